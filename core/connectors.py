@@ -1,0 +1,134 @@
+"""What a connector is to the core, and the sink it writes into.
+
+A connector class declares its ``options`` (see :mod:`kpi.core.options`), is built as
+``Connector(name, options, site)`` and implements ``pull(period, sink)``. It hands the sink typed
+rows; the sink checks them against the record kind, maps each person to an employee through the
+roster, counts what it could not use, and writes to the store inside the connector's transaction —
+so a connector that fails midway leaves nothing behind."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any, ClassVar, Iterable, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from .errors import InputError
+from .models import Employee, Period
+from .options import Option
+
+
+BATCH = 20_000
+
+
+class Connector(Protocol):
+    options: ClassVar[dict[str, Option]]
+    roster: bool  # True if it supplies the roster; such connectors run first
+
+    def pull(self, period: Period, sink: "Sink") -> None: ...
+
+
+@dataclass
+class SourceReport:
+    """What one connector brought in, for the run's data-quality report."""
+
+    connector: str
+    rows_read: int = 0
+    accepted: int = 0
+    rejected: list[str] = field(default_factory=list)  # "file:line: reason"
+    duplicates: int = 0
+    unmapped: Counter = field(default_factory=Counter)  # person id in the source -> records
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"connector": self.connector, "rows_read": self.rows_read, "accepted": self.accepted,
+                "rejected": len(self.rejected), "rejections": self.rejected[:200], "duplicates": self.duplicates,
+                "unmapped_ids": dict(sorted(self.unmapped.items()))}
+
+
+class Sink:
+    def __init__(self, store, conn: Connection, connector: str, timezone: str, replace: bool = True):
+        self.store = store
+        self.conn = conn
+        self.connector = connector
+        self.timezone = timezone
+        self.replace = replace  # a file is the source's whole content; an incremental API is not
+        self.report = SourceReport(connector)
+        self._identity: dict[str, dict[str, str]] = {}
+        self._written_kinds: set[str] = set()
+        self._metric_periods: set[str] = set()
+
+    def _map(self, system: str) -> dict[str, str]:
+        if system not in self._identity:
+            self._identity[system] = self.store.identity_map(self.conn, system)
+        return self._identity[system]
+
+    def roster(self, people: list[Employee]) -> None:
+        self.store.replace_roster(self.conn, self.connector, people)
+        self._identity.clear()
+        self.report.accepted += len(people)
+
+    def reject(self, where: str, reason: str) -> None:
+        """Record a row the connector skipped (only when the site chose to skip bad rows)."""
+        self.report.rejected.append(f"{where}: {reason}")
+
+    def records(self, kind: str, rows: Iterable[dict[str, Any]], *, identity: str | None = None) -> None:
+        """Write records of `kind`, streamed in batches. Each row has ``source_id``, ``person`` (the
+        person's id in the `identity` system, by default the kind's) and the kind's fields, typed."""
+        record_kind = self.store.kinds.get(kind)
+        if record_kind is None:
+            raise InputError(f"connector {self.connector!r} produced records of unknown kind {kind!r}; "
+                             f"known kinds: {', '.join(sorted(self.store.kinds))}")
+        if self.replace and kind in self._written_kinds:
+            raise InputError(f"connector {self.connector!r} wrote {kind} records twice in one pull; "
+                             "hand the sink all of them in one call")
+        ids = self._map(identity or record_kind.identity)
+        tz = ZoneInfo(self.timezone)
+        time_field = record_kind.field(record_kind.time_field)
+        names = [f.name for f in record_kind.fields]
+        written = 0
+        batch: list[dict[str, Any]] = []
+        first = True
+        for row in rows:
+            person = str(row["person"])
+            employee = ids.get(person)
+            if employee is None:
+                self.report.unmapped[person] += 1
+            when = row[time_field.name]
+            at = int(datetime.combine(when, time.min, tz).timestamp()) if time_field.type == "date" else int(when)
+            batch.append({"source": self.connector, "source_id": str(row["source_id"]), "person_ref": person,
+                          "employee_id": employee, "at": at, **{n: row.get(n) for n in names}})
+            if len(batch) >= BATCH:
+                self.store.write_records(self.conn, kind, self.connector, batch, replace=self.replace and first)
+                written, batch, first = written + len(batch), [], False
+        self.store.write_records(self.conn, kind, self.connector, batch, replace=self.replace and first)
+        written += len(batch)
+        self._written_kinds.add(kind)
+        self.report.accepted += written
+        if self.replace:
+            # The same source id twice in one pull is one record (the later row wins, as a re-fetch would).
+            self.report.duplicates += written - self.store.count_records(self.conn, kind, self.connector)
+
+    def metric_values(self, rows: Iterable[dict[str, Any]], *, identity: str = "employee") -> None:
+        """Per-employee metric values: rows with ``person``, ``period``, ``metric``, ``value`` and
+        optionally ``source_ref`` (e.g. "qc.csv:12")."""
+        ids = self._map(identity)
+        out = []
+        for row in rows:
+            person = str(row["person"])
+            employee = ids.get(person)
+            if employee is None:
+                self.report.unmapped[person] += 1
+                continue
+            out.append({"source": self.connector, "period": row["period"], "employee_id": employee,
+                        "metric": row["metric"], "value": row["value"], "source_ref": row.get("source_ref", "")})
+        periods = {r["period"] for r in out} if self.replace else set()
+        self.store.write_input_metrics(self.conn, self.connector, out, replace_periods=periods - self._metric_periods)
+        self._metric_periods |= periods
+        self.report.accepted += len(out)
+
+
+def local_day(day: date, tz: str) -> int:
+    return int(datetime.combine(day, time.min, ZoneInfo(tz)).timestamp())

@@ -1,0 +1,201 @@
+"""The run pipeline: pull → store records → metrics in SQL → score → store scorecards → export.
+
+Each connector's pull is one transaction (a failure leaves nothing of it); the run's metric values
+and scorecards, and the switch of the period's current run, are one more. A run killed at any point
+leaves the previous run current."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import metrics as metric_engine
+from .config import SiteConfig, bind_plugins
+from .connectors import Sink
+from .errors import ConfigError, KpiError, PluginError, Problem
+from .exporters import ExportReport, Ledger, RunResult
+from .models import Employee, Period
+from .plugins import Host, make_host
+from .scoring import Scheme, Scorecard, ScoringContext
+from .store import Store
+
+PHASES = ("pull", "metrics", "score", "commit", "export")
+
+
+@dataclass
+class RunInfo:
+    id: int
+    period: Period
+    site: SiteConfig
+    store: Store
+
+
+@dataclass
+class RunOutcome:
+    run_id: int
+    period: Period
+    scorecards: list[Scorecard]
+    sources: list[dict[str, Any]]
+    exports: list[ExportReport] = field(default_factory=list)
+
+    @property
+    def export_failures(self) -> list[str]:
+        return [f"{r.exporter}: {emp}: {why}" for r in self.exports for emp, why in r.failed.items()]
+
+
+def host_for(config: SiteConfig) -> Host:
+    return make_host(disable=config.plugins_disable, modules=config.plugins_modules, module_paths=[config.dir])
+
+
+def resolve_scheme(config: SiteConfig, host: Host) -> Scheme:
+    file = str(config.path)
+    if config.scheme_file is not None:
+        if not config.scheme_file.exists():
+            raise ConfigError([Problem(file, "scheme.file", f"{config.scheme_file} does not exist")])
+        scheme = host.load_scheme(config.scheme_file)
+    else:
+        schemes = host.schemes()
+        if config.scheme_use not in schemes:
+            from .options import did_you_mean
+            raise ConfigError([Problem(file, "scheme.use", f"unknown scheme {config.scheme_use!r}"
+                                       f"{did_you_mean(config.scheme_use, schemes)} (installed: {', '.join(sorted(schemes))})")])
+        scheme = schemes[config.scheme_use].item
+    problems = scheme.check_parameters(config.scheme_parameters, "scheme.parameters")
+    problems = [Problem(file, p.key, p.message, p.level) for p in problems]
+    if any(p.level == "error" for p in problems):
+        raise ConfigError(problems)
+    unknown = sorted(scheme.metrics() - set(host.metrics.names()))
+    if unknown:
+        raise PluginError(f"scheme {scheme.id!r} reads metrics no plugin defines: {', '.join(unknown)}")
+    return scheme
+
+
+@dataclass
+class Prepared:
+    """Everything a run needs, checked before anything is written."""
+
+    config: SiteConfig
+    host: Host
+    scheme: Scheme
+    period: Period
+    connectors: list[tuple[str, Any]]
+    exporters: list[tuple[str, Any]]
+
+
+def prepare(config: SiteConfig, period_label: str | None = None, host: Host | None = None) -> Prepared:
+    host = host or host_for(config)
+    failures = host.failures()
+    if failures:
+        raise PluginError("\n".join(p.error for p in failures) +
+                          "\nFix or uninstall the plugin, or leave it out with [plugins] disable = [\"NAME\"] "
+                          "in the config (or KPI_DISABLE_PLUGINS=NAME).")
+    problems = bind_plugins(config, host)
+    if any(p.level == "error" for p in problems):
+        raise ConfigError(problems)
+    scheme = resolve_scheme(config, host)
+    period = config.period(period_label)
+    try:
+        connectors = [(s.name, host.connectors.get(s.use)(s.name, s.options, config)) for s in config.connectors]
+        exporters = [(s.name, host.exporters.get(s.use)(s.name, s.options, config)) for s in config.exporters]
+    except KpiError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"a plugin could not be set up from the config: {type(exc).__name__}: {exc}") from exc
+    connectors.sort(key=lambda c: not getattr(c[1], "roster", False))  # the roster first: it maps ids
+    return Prepared(config, host, scheme, period, connectors, exporters)
+
+
+def appraised(employees: list[Employee], period: Period) -> list[Employee]:
+    """Everyone employed for at least one day of the period; the scheme decides eligibility."""
+    return [e for e in employees if e.employed_days(period) > 0]
+
+
+def run(config: SiteConfig, period_label: str | None = None, *, host: Host | None = None,
+        progress: Callable[[str, str], None] = lambda phase, msg: None) -> RunOutcome:
+    p = prepare(config, period_label, host)
+    store = Store.open(config.store_url, [p.host.record_kinds.get(n) for n in p.host.record_kinds.names()])
+    try:
+        return _run(p, store, progress)
+    finally:
+        store.close()
+
+
+def _run(p: Prepared, store: Store, progress) -> RunOutcome:
+    hook = p.host.hook
+    run_id = store.start_run(p.period, site=p.config.name, config_hash=p.config.hash, scheme_id=p.scheme.id,
+                             scheme_version=p.scheme.version, plugins=p.host.plugin_set())
+    info = RunInfo(run_id, p.period, p.config, store)
+    hook.kpi_run_started(run=info)
+    phase = "pull"
+    try:
+        hook.kpi_phase_started(run=info, phase=phase)
+        sources = []
+        for name, connector in p.connectors:
+            progress(phase, name)
+            with store.transaction() as conn:
+                sink = Sink(store, conn, name, p.config.timezone, replace=getattr(connector, "replace", True))
+                connector.pull(p.period, sink)
+            sources.append(sink.report.to_dict())
+        unmapped = {s["connector"]: s["unmapped_ids"] for s in sources if s["unmapped_ids"]}
+        if unmapped and p.config.identity_unknown == "fail":
+            raise KpiError(f"records for ids not in the roster: {unmapped}. Add them to the roster, or set "
+                           "[identity] unknown = \"report\" to score without them")
+
+        phase = "metrics"
+        hook.kpi_phase_started(run=info, phase=phase)
+        progress(phase, "")
+        with store.transaction() as conn:
+            people = appraised(store.employees(conn), p.period)
+            if not people:
+                raise KpiError(f"nobody in the roster was employed during {p.period.label}; "
+                               "check the roster connector and its hire/leave dates")
+            wanted = [p.host.metrics.get(m) for m in sorted(p.scheme.metrics())]
+            values = metric_engine.compute(conn, store.record_tables, p.period, [e.id for e in people], wanted)
+        by_employee: dict[str, dict] = {}
+        for v in values:
+            by_employee.setdefault(v.employee_id, {})[v.metric] = v
+
+        phase = "score"
+        hook.kpi_phase_started(run=info, phase=phase)
+        progress(phase, "")
+        cards = p.scheme.score(ScoringContext(p.period, people, by_employee, dict(p.config.scheme_parameters)))
+
+        phase = "commit"
+        hook.kpi_phase_started(run=info, phase=phase)
+        report = {"sources": sources}
+        with store.transaction() as conn:
+            store.save_results(conn, run_id, p.period.label, values, [_card_row(c) for c in cards], report)
+    except BaseException as exc:
+        message = str(exc) if isinstance(exc, KpiError) else f"{type(exc).__name__}: {exc}"
+        store.fail_run(run_id, f"failed in {phase}: {message}")
+        hook.kpi_run_finished(run=info, status="failed", error=message)
+        if isinstance(exc, (KpiError, KeyboardInterrupt)):
+            raise
+        raise KpiError(f"run {run_id} failed in {phase}: {message}\n(the period's previous results are unchanged)\n"
+                       + "".join(traceback.format_exception_only(type(exc), exc)).strip()) from exc
+    hook.kpi_run_scored(run=info, scorecards=cards)
+
+    outcome = RunOutcome(run_id, p.period, cards, sources)
+    hook.kpi_phase_started(run=info, phase="export")
+    result = RunResult(run_id, p.period, p.config, p.scheme, cards, {e.id: e for e in people})
+    for name, exporter in p.exporters:
+        progress("export", name)
+        ledger = Ledger(store, name, p.period.label, run_id)
+        try:
+            outcome.exports.append(exporter.export(result, ledger))
+        except Exception as exc:
+            failed = ExportReport(name, "", failed={"*": f"{type(exc).__name__}: {exc}"})
+            outcome.exports.append(failed)
+    status = "failed" if outcome.export_failures else "succeeded"
+    hook.kpi_run_finished(run=info, status=status, error="; ".join(outcome.export_failures) or None)
+    return outcome
+
+
+def _card_row(card: Scorecard) -> dict[str, Any]:
+    import json
+
+    return {"employee_id": card.employee_id, "eligible": card.eligible, "total": card.total, "grade": card.grade,
+            "pay_amount": card.pay.amount if card.pay else None,
+            "flags": json.dumps([f.code for f in card.flags]),
+            "breakdown": json.dumps(card.to_dict(), ensure_ascii=False, sort_keys=True)}

@@ -1,0 +1,118 @@
+"""What a scheme is to the core, and the scorecard it produces. A scorecard carries its whole
+arithmetic: every indicator's value, rule, matched band or condition, points and any cap or floor,
+then dimension subtotals, total, grade, pay and flags."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol, runtime_checkable
+
+from .decimals import tidy
+from .errors import Problem
+from .models import Employee, MetricValue, Period
+
+
+@dataclass
+class Flag:
+    """Something a person must look at that is not points: dismissal review, unfit, calibration, no data."""
+
+    code: str
+    message: str
+
+
+@dataclass
+class Line:
+    """One indicator on a scorecard."""
+
+    dimension: str
+    indicator: str
+    name: dict[str, str]  # {"zh": …, "en": …}
+    metric: str | None
+    value: Decimal | None
+    rule: str
+    matched: str
+    points: Decimal
+    max_points: Decimal | None
+    explanation: str
+    adjustments: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DimensionResult:
+    id: str
+    name: dict[str, str]
+    raw: Decimal  # sum of the indicator points after the dimension's cap and floor
+    max_points: Decimal
+    weight: Decimal
+    points: Decimal  # raw scaled to the weight: raw / max_points × weight
+    adjustments: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Pay:
+    base: Decimal
+    percent: Decimal
+    amount: Decimal
+    currency: str = "CNY"
+    explanation: str = ""
+
+
+@dataclass
+class Scorecard:
+    employee_id: str
+    name: str
+    role: str
+    period: str
+    scheme: str
+    eligible: bool
+    total: Decimal | None
+    grade: str | None
+    pay: Pay | None
+    lines: list[Line] = field(default_factory=list)
+    dimensions: list[DimensionResult] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))
+
+
+def _plain(obj):
+    """JSON-ready: Decimals as strings, so no figure is rounded by a float on the way out."""
+    if isinstance(obj, Decimal):
+        return format(tidy(obj), "f")
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+@dataclass
+class ScoringContext:
+    """What a scheme is given to score one period."""
+
+    period: Period
+    employees: list[Employee]
+    values: dict[str, dict[str, MetricValue]]  # employee id -> metric id -> value
+    parameters: dict[str, Any]  # the site's overrides; the scheme applies its own defaults
+
+
+@runtime_checkable
+class Scheme(Protocol):
+    """A scoring scheme. Declarative TOML packs implement it (kpi.plugins.schemes); a plugin may
+    also provide one in Python."""
+
+    id: str
+    name: dict[str, str]
+    version: str
+
+    def metrics(self) -> set[str]:
+        """The metric ids the scheme reads."""
+
+    def check_parameters(self, overrides: dict[str, Any], where: str) -> list[Problem]:
+        """Problems with a site's parameter overrides (unknown name, wrong type)."""
+
+    def score(self, ctx: ScoringContext) -> list[Scorecard]:
+        """One scorecard per employee in ctx.employees."""

@@ -1,0 +1,1 @@
+"""The plugins that ship with kpi. Each is an ordinary plugin using only the public hooks."""

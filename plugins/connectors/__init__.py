@@ -1,0 +1,1 @@
+"""Connectors: plugins that bring records, rosters and metric values in from other systems."""

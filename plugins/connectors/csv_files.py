@@ -1,0 +1,84 @@
+"""CSV files: rosters, source records and per-employee metric values, in UTF-8 (with or without a
+BOM) or GB18030/GBK, with the column names mapped in the config."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from pathlib import Path
+from typing import Iterator
+
+from kpi.core import hookimpl
+from kpi.core.errors import InputError
+from kpi.core.options import Option
+
+from .tabular import TABULAR_OPTIONS, Cells, Reader, load
+
+SNIFF_BYTES = 1 << 20
+
+
+def detect_encoding(path: Path) -> str:
+    """UTF-8 (BOM or not) if the first megabyte decodes as UTF-8, else GB18030 (a superset of GBK)."""
+    with open(path, "rb") as f:
+        head = f.read(SNIFF_BYTES)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    try:
+        head.decode("utf-8")
+        return "utf-8-sig"
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 3 and len(head) == SNIFF_BYTES:  # a character cut by the sniff window
+            return "utf-8-sig"
+        return "gb18030"
+
+
+class CsvConnector:
+    options = {
+        **TABULAR_OPTIONS,
+        "encoding": Option("str", default="auto", help="auto, utf-8, utf-8-sig, gb18030 or gbk"),
+        "delimiter": Option("str", default=",", help="the field separator"),
+    }
+
+    def __init__(self, name: str, options: dict, site):
+        self.name = name
+        self.opts = options
+        self.site = site
+        self.roster = options["kind"] == "employee"
+
+    def pull(self, period, sink) -> None:
+        path: Path = self.opts["path"]
+        if not path.is_file():
+            raise InputError(f"connector {self.name!r}: {path} does not exist; check its path in the config")
+        encoding = self.opts["encoding"]
+        if encoding == "auto":
+            encoding = detect_encoding(path)
+        reader = Reader(str(path), self.opts, self.site.timezone, sink)
+        try:
+            with open(path, encoding=encoding, newline="") as f:
+                rows = csv.reader(f, delimiter=self.opts["delimiter"])
+                try:
+                    headers = [h.strip() for h in next(rows)]
+                except StopIteration:
+                    raise InputError(f"{path}: the file is empty; it needs a header row") from None
+                load(reader, headers, _cells(rows, headers, reader), sink.store.kinds)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: not readable as {encoding} ({exc.reason} at byte {exc.start}); "
+                             "save the file as UTF-8, or set encoding on the connector") from None
+        except csv.Error as exc:
+            raise InputError(f"{path}: line {rows.line_num}: {exc}") from None
+
+
+def _cells(rows, headers: list[str], reader: Reader) -> Iterator[Cells]:
+    width = len(headers)
+    for cells in rows:
+        if not cells or all(not c.strip() for c in cells):
+            continue  # blank lines are not records
+        if len(cells) != width:
+            reader.problem(rows.line_num, f"has {len(cells)} fields, the header has {width}")
+            continue
+        yield Cells(rows.line_num, dict(zip(headers, cells)))
+
+
+@hookimpl
+def kpi_register_connectors(register):
+    register("csv", CsvConnector)

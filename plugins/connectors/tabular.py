@@ -1,0 +1,182 @@
+"""Turning rows of text cells (from a CSV or a spreadsheet) into typed records, rosters or metric
+values, with column mapping and errors that name the file, line and column. Shared by every
+file-based connector so they read the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+from kpi.core.errors import InputError
+from kpi.core.models import Employee
+from kpi.core.options import Option
+from kpi.core.records import Field
+from kpi.core.values import ValueProblem, parse_value
+
+MAX_LISTED = 50  # bad rows listed in one error; the count says how many more
+
+# Options every file-based connector takes, whatever the file format.
+TABULAR_OPTIONS = {
+    "path": Option("path", required=True, help="the file, relative to the config"),
+    "kind": Option("str", required=True, help="employee, metric_value, or a record kind such as ticket"),
+    "columns": Option("table", default={}, help="field = \"header in the file\" where they differ"),
+    "ids": Option("table", default={}, help="for kind = employee: system = \"header\", e.g. helpdesk = \"坐席ID\""),
+    "metrics": Option("table", default={}, help="for kind = metric_value in wide form: metric = \"header\""),
+    "id_from": Option("list", default=[], help="headers whose values together identify a row, where the file has no id"),
+    "identity": Option("str", help="the system whose ids the person column holds (default: the kind's)"),
+    "value_map": Option("table", default={}, help="field = { \"迟到\" = \"late\" } to translate codes"),
+    "on_error": Option("str", default="stop", choices=("stop", "skip"),
+                       help="stop at bad rows (listing them all), or skip them with a report"),
+}
+
+EMPLOYEE_FIELDS = (
+    Field("employee_id", "text", True), Field("name", "text", True), Field("role", "text", True),
+    Field("team", "text"), Field("department", "text"), Field("hire_date", "date"), Field("leave_date", "date"),
+    Field("probation_end", "date"),
+)
+METRIC_FIELDS = (Field("person", "text", True), Field("period", "text", True), Field("metric", "text", True),
+                 Field("value", "decimal", True))
+WIDE_METRIC_FIELDS = (Field("person", "text", True), Field("period", "text", True))
+
+
+@dataclass
+class Cells:
+    """One row of a file: where it is, and its cells by header."""
+
+    line: int
+    cells: dict[str, str]
+
+
+class Reader:
+    """Typed rows out of a file's rows, collecting bad rows instead of stopping at the first."""
+
+    def __init__(self, file: str, options: dict[str, Any], timezone: str, sink):
+        self.file = file
+        self.options = options
+        self.timezone = timezone
+        self.sink = sink
+        self.bad: list[str] = []
+        self.lines_read = 0
+        self._last_line = None
+
+    def _header(self, field: str) -> str:
+        return self.options["columns"].get(field, field)
+
+    def check_headers(self, headers: Iterable[str], fields: Iterable[Field], extra: Iterable[str] = ()) -> None:
+        present = set(headers)
+        wanted = [self._header(f.name) for f in fields if f.required] + list(extra)
+        missing = [h for h in wanted if h not in present]
+        if missing:
+            raise InputError(f"{self.file}: line 1: missing column(s) {', '.join(map(repr, missing))}; the header row "
+                             f"has {', '.join(map(repr, headers))}. Rename the column or map it in the "
+                             f"connector's columns table")
+
+    def typed(self, rows: Iterable[Cells], fields: Iterable[Field]) -> Iterator[tuple[int, dict[str, Any]]]:
+        fields = list(fields)
+        value_map = self.options["value_map"]
+        for row in rows:
+            if row.line != self._last_line:
+                self.lines_read += 1
+                self._last_line = row.line
+            out, problem = {}, None
+            for f in fields:
+                header = self._header(f.name)
+                text = row.cells.get(header)
+                if text is not None and f.name in value_map:
+                    text = value_map[f.name].get(text.strip(), text)
+                try:
+                    value = parse_value(f.type, text, self.timezone)
+                except ValueProblem as exc:
+                    problem = f"column {header!r}: {exc}"
+                    break
+                if value is None and f.required:
+                    problem = f"column {header!r}: is empty but required"
+                    break
+                out[f.name] = value
+            if problem:
+                self.problem(row.line, problem)
+                continue
+            yield row.line, out
+
+    def problem(self, line: int, reason: str) -> None:
+        where = f"{self.file}:{line}"
+        if self.options["on_error"] == "skip":
+            self.sink.reject(where, reason)
+        else:
+            self.bad.append(f"{where}: {reason}")
+
+    def finish(self) -> None:
+        """Raise once for all bad rows; the connector's transaction then writes nothing."""
+        self.sink.report.rows_read += self.lines_read
+        if self.bad:
+            listed = "\n  ".join(self.bad[:MAX_LISTED])
+            more = f"\n  … and {len(self.bad) - MAX_LISTED} more" if len(self.bad) > MAX_LISTED else ""
+            raise InputError(f"{len(self.bad)} bad row(s); nothing from {self.file} was stored:\n  {listed}{more}\n"
+                             "Fix the rows, or set on_error = \"skip\" on the connector to score without them "
+                             "(they are listed in the run report).")
+
+
+def load(reader: Reader, headers: list[str], rows: Iterable[Cells], store_kinds: dict) -> None:
+    """Read one file's rows as the connector's kind and hand them to the sink."""
+    kind = reader.options["kind"]
+    sink = reader.sink
+    if kind == "employee":
+        ids = reader.options["ids"]
+        reader.check_headers(headers, EMPLOYEE_FIELDS, ids.values())
+        people = []
+        for line, r in reader.typed(_with_ids(rows, ids), EMPLOYEE_FIELDS + tuple(Field(f"id:{s}", "text") for s in ids)):
+            people.append(Employee(r["employee_id"], r["name"], r["role"], r["team"] or "", r["department"] or "",
+                                   r["hire_date"], r["leave_date"], r["probation_end"],
+                                   {s: r[f"id:{s}"] for s in ids if r[f"id:{s}"]}))
+        reader.finish()
+        sink.roster(people)
+    elif kind == "metric_value":
+        wide = reader.options["metrics"]
+        fields = WIDE_METRIC_FIELDS if wide else METRIC_FIELDS
+        reader.check_headers(headers, fields, wide.values())
+
+        def values():
+            for line, r in reader.typed(_long(rows, wide, reader), fields if not wide else METRIC_FIELDS):
+                yield {**r, "source_ref": f"{reader.file.rsplit('/', 1)[-1]}:{line}"}
+        sink.metric_values(values(), identity=reader.options.get("identity") or "employee")
+        reader.finish()
+    else:
+        record_kind = store_kinds.get(kind)
+        if record_kind is None:
+            raise InputError(f"{reader.file}: kind {kind!r} is not a record kind; known: employee, metric_value, "
+                             f"{', '.join(sorted(store_kinds))}")
+        fields = (Field("source_id", "text", True), Field("person", "text", True)) + record_kind.fields
+        id_from = reader.options["id_from"]
+        if id_from:
+            reader.check_headers(headers, fields[1:], id_from)
+            rows = _with_composite_id(rows, id_from, reader._header("source_id"))
+        else:
+            reader.check_headers(headers, fields)
+        records = (r for _, r in reader.typed(rows, fields))
+        sink.records(kind, records, identity=reader.options.get("identity"))
+        reader.finish()
+
+
+def _with_composite_id(rows: Iterable[Cells], id_from: list[str], header: str) -> Iterator[Cells]:
+    for row in rows:
+        yield Cells(row.line, {**row.cells, header: "|".join(row.cells.get(h, "").strip() for h in id_from)})
+
+
+def _with_ids(rows: Iterable[Cells], ids: dict[str, str]) -> Iterator[Cells]:
+    for row in rows:
+        yield Cells(row.line, {**row.cells, **{f"id:{s}": row.cells.get(h, "") for s, h in ids.items()}})
+
+
+def _long(rows: Iterable[Cells], wide: dict[str, str], reader: Reader) -> Iterator[Cells]:
+    """Wide metric sheets (one column per metric) as long rows; blank cells are no value."""
+    if not wide:
+        yield from rows
+        return
+    person_h, period_h = reader._header("person"), reader._header("period")
+    for row in rows:
+        for metric, header in wide.items():
+            text = row.cells.get(header, "")
+            if text.strip():
+                yield Cells(row.line, {reader._header("person"): row.cells.get(person_h, ""),
+                                       reader._header("period"): row.cells.get(period_h, ""),
+                                       reader._header("metric"): metric, reader._header("value"): text})

@@ -1,0 +1,1 @@
+"""Exporters: plugins that send results to payroll files and HR systems."""

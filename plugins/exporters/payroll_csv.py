@@ -1,0 +1,63 @@
+"""The payroll CSV: one row per employee, UTF-8 with a BOM so Excel shows Chinese correctly, money
+as exact decimals to the fen, written atomically."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from kpi.core import hookimpl
+from kpi.core.errors import ConfigError, Problem
+from kpi.core.exporters import ExportReport, Ledger, RunResult, payload_hash
+from kpi.core.options import Option
+
+from .files import COLUMNS, DEFAULT_COLUMNS, atomic_file, headers, payroll_row
+
+
+class PayrollCsv:
+    options = {
+        "path": Option("str", default="payroll-{period}.csv",
+                       help="file name; {period} is replaced; relative paths are under [output] dir"),
+        "columns": Option("list", default=DEFAULT_COLUMNS, help=f"any of: {', '.join(COLUMNS)}"),
+        "headers": Option("str", default="zh", choices=("zh", "en", "both")),
+    }
+
+    def __init__(self, name: str, options: dict, site):
+        self.name = name
+        self.opts = options
+        self.site = site
+        unknown = [c for c in options["columns"] if c not in COLUMNS]
+        if unknown:
+            raise ConfigError([Problem(str(site.path), f"exporter.{name}.columns",
+                                       f"unknown column(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}")])
+
+    def destination(self, period: str) -> Path:
+        path = Path(self.opts["path"].replace("{period}", period))
+        return path if path.is_absolute() else self.site.output_dir / path
+
+    def export(self, result: RunResult, ledger: Ledger) -> ExportReport:
+        path = self.destination(result.period.label)
+        columns = self.opts["columns"]
+        report = ExportReport(self.name, str(path))
+        rows, deliveries = [], []
+        for card in sorted(result.scorecards, key=lambda c: c.employee_id):
+            row = payroll_row(card, result, columns)
+            rows.append(row)
+            digest = payload_hash(dict(zip(columns, row)))
+            last = ledger.last_delivered(card.employee_id)
+            if last is not None and last["payload_hash"] == digest and Path(last["destination"]) == path:
+                report.unchanged.append(card.employee_id)
+            else:
+                deliveries.append((card.employee_id, digest, str(path), None))
+                report.delivered.append(card.employee_id)
+        with atomic_file(path, "w", encoding="utf-8-sig", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(headers(columns, self.opts["headers"]))
+            writer.writerows(rows)
+        ledger.record(deliveries)
+        return report
+
+
+@hookimpl
+def kpi_register_exporters(register):
+    register("payroll_csv", PayrollCsv)

@@ -1,0 +1,1 @@
+"""Scoring schemes: the declarative engine and the packs built on it."""

@@ -1,0 +1,1 @@
+"""The built-in scheme packs, one TOML file per regulation in the seeds."""
