@@ -74,6 +74,7 @@ class PluginSection:
 @dataclass
 class SiteConfig:
     path: Path
+    file: str  # the path as the user gave it, for messages
     hash: str
     name: str
     timezone: str
@@ -155,6 +156,7 @@ def load_config(path: str | Path) -> SiteConfig:
     base = path.parent
     return SiteConfig(
         path=path.resolve(),
+        file=file,
         hash=hashlib.sha256(data).hexdigest(),
         name=site["name"],
         timezone=timezone,
@@ -227,7 +229,7 @@ def _plugin_sections(file: str, key: str, entries: Any, problems: list[Problem])
 def bind_plugins(config: SiteConfig, host, *, resolve_secrets: bool = True) -> list[Problem]:
     """Check every [[connector]] and [[exporter]] against its plugin's declared options, and fill
     in their values (secrets from the environment). Returns the problems found."""
-    file = str(config.path)
+    file = config.file
     problems: list[Problem] = []
     for sections, registry, key in ((config.connectors, host.connectors, "connector"),
                                     (config.exporters, host.exporters, "exporter")):

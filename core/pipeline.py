@@ -49,7 +49,7 @@ def host_for(config: SiteConfig) -> Host:
 
 
 def resolve_scheme(config: SiteConfig, host: Host) -> Scheme:
-    file = str(config.path)
+    file = config.file
     if config.scheme_file is not None:
         if not config.scheme_file.exists():
             raise ConfigError([Problem(file, "scheme.file", f"{config.scheme_file} does not exist")])

@@ -75,7 +75,10 @@ class Scorecard:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        out = _plain(asdict(self))
+        if self.pay is not None:  # money keeps its places: 225.00, not 225
+            out["pay"]["amount"] = format(self.pay.amount, "f")
+        return out
 
 
 def _plain(obj):

@@ -28,7 +28,7 @@ class PayrollCsv:
         self.site = site
         unknown = [c for c in options["columns"] if c not in COLUMNS]
         if unknown:
-            raise ConfigError([Problem(str(site.path), f"exporter.{name}.columns",
+            raise ConfigError([Problem(site.file, f"exporter.{name}.columns",
                                        f"unknown column(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}")])
 
     def destination(self, period: str) -> Path:
