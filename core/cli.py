@@ -12,7 +12,7 @@ import click
 from . import __version__
 from .config import SiteConfig, bind_plugins, load_config
 from .errors import ConfigError, KpiError
-from .pipeline import host_for, resolve_scheme, run as run_pipeline
+from .pipeline import Progress, host_for, resolve_scheme, run as run_pipeline
 from .plugins import make_host
 from .scoring import Scorecard
 
@@ -41,6 +41,31 @@ def user_errors(f):
 @click.version_option(__version__, prog_name="kpi")
 def main():
     """Turn an appraisal regulation into monthly scores, grades and pay."""
+
+
+class TerminalProgress(Progress):
+    """Phase lines on stderr; on a terminal, a bar for each long pull."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.drawn = False
+
+    def phase(self, phase: str, name: str = "") -> None:
+        if self.quiet:
+            return
+        if self.drawn:
+            click.echo(err=True)
+            self.drawn = False
+        click.echo(f"[{phase}] {name}".rstrip(), err=True)
+
+    def advance(self, name: str, done: int, total: int) -> None:
+        if self.quiet or not self.tty or total <= 0:
+            return
+        share = min(done / total, 1.0)
+        bar = "#" * int(share * 30)
+        click.echo(f"\r  {name} [{bar:<30}] {share:4.0%}", err=True, nl=False)
+        self.drawn = True
 
 
 def rank(cards: list[Scorecard]) -> list[tuple[int | None, Scorecard]]:
@@ -81,17 +106,14 @@ def run(config_path: Path, period: str | None, as_json: bool):
     """Pull the period's data, score it, store the scorecards and export them."""
     config = load_config(config_path)
 
-    def progress(phase: str, name: str):
-        if not as_json:
-            click.echo(f"[{phase}] {name}".rstrip(), err=True)
-
-    outcome = run_pipeline(config, period, progress=progress)
+    outcome = run_pipeline(config, period, progress=TerminalProgress(quiet=as_json))
     ranked = rank(outcome.scorecards)
     if as_json:
         click.echo(json.dumps({
             "run_id": outcome.run_id, "period": outcome.period.label, "store": _safe_url(config),
             "scorecards": [dict(c.to_dict(), rank=r) for r, c in ranked],
             "sources": outcome.sources, "exports": [e.to_dict() for e in outcome.exports],
+            "warnings": outcome.warnings,
         }, ensure_ascii=False, indent=2))
     else:
         click.echo(f"{config.name} — period {outcome.period.label} ({outcome.period.start} to {outcome.period.end}), "
@@ -105,6 +127,8 @@ def run(config_path: Path, period: str | None, as_json: bool):
             extra += f", {s['duplicates']} duplicate ids" if s["duplicates"] else ""
             extra += f", unknown ids: {', '.join(s['unmapped_ids'])}" if s["unmapped_ids"] else ""
             click.echo(f"source {s['connector']}: {s['rows_read']} rows read, {s['accepted']} stored{extra}")
+        for w in outcome.warnings:
+            click.echo(f"warning: {w}", err=True)
         for e in outcome.exports:
             click.echo(f"export {e.exporter}: {len(e.delivered)} delivered, {len(e.unchanged)} unchanged"
                        f" → {e.destination}")

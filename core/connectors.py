@@ -49,7 +49,8 @@ class SourceReport:
 
 
 class Sink:
-    def __init__(self, store, conn: Connection, connector: str, timezone: str, replace: bool = True):
+    def __init__(self, store, conn: Connection, connector: str, timezone: str, replace: bool = True,
+                 on_progress=lambda connector, done, total: None):
         self.store = store
         self.conn = conn
         self.connector = connector
@@ -59,6 +60,11 @@ class Sink:
         self._identity: dict[str, dict[str, str]] = {}
         self._written_kinds: set[str] = set()
         self._metric_periods: set[str] = set()
+        self._on_progress = on_progress
+
+    def progress(self, done: int, total: int) -> None:
+        """Report how far the pull is (any unit: bytes of a file, pages of an API) for a progress bar."""
+        self._on_progress(self.connector, done, total)
 
     def _map(self, system: str) -> dict[str, str]:
         if system not in self._identity:

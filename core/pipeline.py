@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from . import metrics as metric_engine
 from .config import SiteConfig, bind_plugins
@@ -21,6 +21,16 @@ from .scoring import Scheme, Scorecard, ScoringContext
 from .store import Store
 
 PHASES = ("pull", "metrics", "score", "commit", "export")
+
+
+class Progress:
+    """What a run reports as it goes; the CLI draws it, a program may ignore it."""
+
+    def phase(self, phase: str, name: str = "") -> None:
+        pass
+
+    def advance(self, name: str, done: int, total: int) -> None:
+        pass
 
 
 @dataclass
@@ -38,6 +48,7 @@ class RunOutcome:
     scorecards: list[Scorecard]
     sources: list[dict[str, Any]]
     exports: list[ExportReport] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def export_failures(self) -> list[str]:
@@ -112,16 +123,16 @@ def appraised(employees: list[Employee], period: Period) -> list[Employee]:
 
 
 def run(config: SiteConfig, period_label: str | None = None, *, host: Host | None = None,
-        progress: Callable[[str, str], None] = lambda phase, msg: None) -> RunOutcome:
+        progress: Progress | None = None) -> RunOutcome:
     p = prepare(config, period_label, host)
     store = Store.open(config.store_url, [p.host.record_kinds.get(n) for n in p.host.record_kinds.names()])
     try:
-        return _run(p, store, progress)
+        return _run(p, store, progress or Progress())
     finally:
         store.close()
 
 
-def _run(p: Prepared, store: Store, progress) -> RunOutcome:
+def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
     hook = p.host.hook
     run_id = store.start_run(p.period, site=p.config.name, config_hash=p.config.hash, scheme_id=p.scheme.id,
                              scheme_version=p.scheme.version, plugins=p.host.plugin_set())
@@ -132,9 +143,10 @@ def _run(p: Prepared, store: Store, progress) -> RunOutcome:
         hook.kpi_phase_started(run=info, phase=phase)
         sources = []
         for name, connector in p.connectors:
-            progress(phase, name)
+            progress.phase(phase, name)
             with store.transaction() as conn:
-                sink = Sink(store, conn, name, p.config.timezone, replace=getattr(connector, "replace", True))
+                sink = Sink(store, conn, name, p.config.timezone, replace=getattr(connector, "replace", True),
+                            on_progress=progress.advance)
                 connector.pull(p.period, sink)
             sources.append(sink.report.to_dict())
         unmapped = {s["connector"]: s["unmapped_ids"] for s in sources if s["unmapped_ids"]}
@@ -144,7 +156,7 @@ def _run(p: Prepared, store: Store, progress) -> RunOutcome:
 
         phase = "metrics"
         hook.kpi_phase_started(run=info, phase=phase)
-        progress(phase, "")
+        progress.phase(phase)
         with store.transaction() as conn:
             people = appraised(store.employees(conn), p.period)
             if not people:
@@ -152,18 +164,22 @@ def _run(p: Prepared, store: Store, progress) -> RunOutcome:
                                "check the roster connector and its hire/leave dates")
             wanted = [p.host.metrics.get(m) for m in sorted(p.scheme.metrics())]
             values = metric_engine.compute(conn, store.record_tables, p.period, [e.id for e in people], wanted)
+            lo, hi = p.period.window()
+            coverage = {k: store.records_in_window(conn, k, lo, hi) for k in sorted({d.kind for d in wanted if d.kind})}
+        warnings = [f"no {kind} records fall in {p.period.label}: the scores that read them count nothing; "
+                    f"check the connectors and the period" for kind, n in coverage.items() if n == 0]
         by_employee: dict[str, dict] = {}
         for v in values:
             by_employee.setdefault(v.employee_id, {})[v.metric] = v
 
         phase = "score"
         hook.kpi_phase_started(run=info, phase=phase)
-        progress(phase, "")
+        progress.phase(phase)
         cards = p.scheme.score(ScoringContext(p.period, people, by_employee, dict(p.config.scheme_parameters)))
 
         phase = "commit"
         hook.kpi_phase_started(run=info, phase=phase)
-        report = {"sources": sources}
+        report = {"sources": sources, "records_in_period": coverage, "warnings": warnings}
         with store.transaction() as conn:
             store.save_results(conn, run_id, p.period.label, values, [_card_row(c) for c in cards], report)
     except BaseException as exc:
@@ -176,11 +192,11 @@ def _run(p: Prepared, store: Store, progress) -> RunOutcome:
                        + "".join(traceback.format_exception_only(type(exc), exc)).strip()) from exc
     hook.kpi_run_scored(run=info, scorecards=cards)
 
-    outcome = RunOutcome(run_id, p.period, cards, sources)
+    outcome = RunOutcome(run_id, p.period, cards, sources, warnings=warnings)
     hook.kpi_phase_started(run=info, phase="export")
     result = RunResult(run_id, p.period, p.config, p.scheme, cards, {e.id: e for e in people})
     for name, exporter in p.exporters:
-        progress("export", name)
+        progress.phase("export", name)
         ledger = Ledger(store, name, p.period.label, run_id)
         try:
             outcome.exports.append(exporter.export(result, ledger))

@@ -153,3 +153,12 @@ def test_text_summary_lists_everyone(demo_site):
     assert lines[1].split() == ["rank", "id", "name", "role", "total", "grade", "pay", "flags"]
     assert any(l.split()[:2] == ["1", "E017"] for l in lines)
     assert "source tickets: 6194 rows read, 6194 stored" in result.stdout
+
+
+def test_a_period_without_data_warns(demo_site):
+    result = CliRunner().invoke(main, ["run", "-c", str(demo_site), "--period", "2026-11", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert [w.split(" records")[0] for w in out["warnings"]] == ["no attendance_day", "no complaint", "no ticket"]
+    card = next(c for c in out["scorecards"] if c["employee_id"] == "E001")
+    assert {f["code"] for f in card["flags"]} == {"missing_data"}  # no department figures for November

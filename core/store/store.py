@@ -180,6 +180,10 @@ class Store:
         table = self.record_tables[kind]
         return conn.execute(select(func.count()).select_from(table).where(table.c.source == source)).scalar_one()
 
+    def records_in_window(self, conn: Connection, kind: str, lo: int, hi: int) -> int:
+        table = self.record_tables[kind]
+        return conn.execute(select(func.count()).select_from(table).where(table.c.at >= lo, table.c.at < hi)).scalar_one()
+
     def write_input_metrics(self, conn: Connection, source: str, rows: list[dict], *, replace_periods: set[str]) -> None:
         t = s.input_metric_values
         for period in replace_periods:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 from pathlib import Path
 from typing import Iterator
 
@@ -15,6 +16,7 @@ from kpi.core.options import Option
 from .tabular import TABULAR_OPTIONS, Cells, Reader, load
 
 SNIFF_BYTES = 1 << 20
+PROGRESS_EVERY = 10_000  # rows between progress reports
 
 
 def detect_encoding(path: Path) -> str:
@@ -53,14 +55,17 @@ class CsvConnector:
         if encoding == "auto":
             encoding = detect_encoding(path)
         reader = Reader(str(path), self.opts, self.site.timezone, sink)
+        size = path.stat().st_size
         try:
-            with open(path, encoding=encoding, newline="") as f:
+            with open(path, "rb") as raw, io.TextIOWrapper(raw, encoding=encoding, newline="") as f:
                 rows = csv.reader(f, delimiter=self.opts["delimiter"])
                 try:
                     headers = [h.strip() for h in next(rows)]
                 except StopIteration:
                     raise InputError(f"{path}: the file is empty; it needs a header row") from None
-                load(reader, headers, _cells(rows, headers, reader), sink.store.kinds)
+                cells = _cells(rows, headers, reader, lambda: sink.progress(raw.tell(), size))
+                load(reader, headers, cells, sink.store.kinds)
+                sink.progress(size, size)
         except UnicodeDecodeError as exc:
             raise InputError(f"{path}: not readable as {encoding} ({exc.reason} at byte {exc.start}); "
                              "save the file as UTF-8, or set encoding on the connector") from None
@@ -68,9 +73,11 @@ class CsvConnector:
             raise InputError(f"{path}: line {rows.line_num}: {exc}") from None
 
 
-def _cells(rows, headers: list[str], reader: Reader) -> Iterator[Cells]:
+def _cells(rows, headers: list[str], reader: Reader, report_progress) -> Iterator[Cells]:
     width = len(headers)
-    for cells in rows:
+    for n, cells in enumerate(rows, 1):
+        if n % PROGRESS_EVERY == 0:
+            report_progress()
         if not cells or all(not c.strip() for c in cells):
             continue  # blank lines are not records
         if len(cells) != width:
