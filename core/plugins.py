@@ -187,7 +187,8 @@ def make_host(disable: Iterable[str] = (), modules: Iterable[str] = (), module_p
 
 def _collect(host: Host) -> None:
     """Call each registration hook once per plugin, so every item is recorded with its owner."""
-    by_name = {p.name: p for p in host.plugins}
+    # A name can be listed twice (an entry point refused for a loaded plugin's name): the loaded one owns the hooks.
+    by_name = {p.name: p for p in sorted(host.plugins, key=lambda p: p.error is None)}
     targets = (
         ("kpi_register_record_kinds", lambda reg, info: lambda kind: (kind.validate(), host.record_kinds.add(kind.name, kind, info))),
         ("kpi_register_metrics", lambda reg, info: lambda d: (d.validate(), host.metrics.add(d.id, d, info))),
@@ -197,8 +198,9 @@ def _collect(host: Host) -> None:
         ("kpi_register_schemes", lambda reg, info: lambda item: host.scheme_sources.append((item, info))),
     )
     for hook_name, make_register in targets:
-        # pluggy calls the last registered first; registration order is what users expect to read.
-        for impl in reversed(getattr(host.pm.hook, hook_name).get_hookimpls()):
+        # get_hookimpls() is in registration order (pluggy *calls* last-first): built-ins, then entry
+        # points, then modules, so a later plugin cannot take a name an earlier one registered.
+        for impl in getattr(host.pm.hook, hook_name).get_hookimpls():
             info = by_name[impl.plugin_name]
             try:
                 impl.function(register=make_register(None, info))

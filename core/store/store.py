@@ -121,7 +121,7 @@ class Store:
                 raise StoreError(
                     f"the store at {self.url} has schema version {found}, made by a newer kpi than this one "
                     f"(which knows up to {s.SCHEMA_VERSION}). Upgrade kpi; the store was not changed.")
-            for version in range(found + 1, s.SCHEMA_VERSION + 1):
+            for version in sorted(range(found + 1, s.SCHEMA_VERSION + 1), key=lambda v: v in MIGRATIONS):  # a missing step sorts first: refused before any step runs (SQLite and MySQL commit DDL at once)
                 step = MIGRATIONS.get(version)
                 if step is None:
                     raise StoreError(f"no upgrade from store schema {version - 1} to {version}; the store was not changed")
