@@ -11,9 +11,9 @@ database of its own and checks the rows the real database holds afterwards.
   a run that fails at or inside the commit leaves the previous run current and its scorecards as
   they were, and is itself recorded as failed, naming the phase.
 
-Known problems are strict expected failures, each naming the cause (see _xfail_on): an upgrade
-step that fails does not roll back on SQLite (driver) or MariaDB (DDL commits implicitly), and
-MariaDB compares source ids case-insensitively.
+A failing upgrade step leaves SQLite and PostgreSQL stores unchanged; MariaDB commits DDL at once,
+so there the store stays at the last complete step and resumes from it. Ids compare exactly on all
+three (MariaDB's default collation would not).
 """
 
 from __future__ import annotations
@@ -93,14 +93,6 @@ def meta_rows(url: str) -> list[tuple[str, str]]:
 
 def _q(conn, name: str) -> str:
     return conn.dialect.identifier_preparer.quote(name)
-
-
-def _xfail_on(request, backends: dict[str, str]) -> None:
-    """Mark this test an expected failure on some backends: a known bug or limitation, named. Strict,
-    so the fix turns it into a failure that says to drop the marker."""
-    backend = request.node.callspec.params["store_url"]
-    if backend in backends:
-        request.applymarker(pytest.mark.xfail(reason=backends[backend], strict=True))
 
 
 @contextmanager
@@ -314,12 +306,7 @@ def test_missing_upgrade_step_is_refused_and_the_store_is_unchanged(store_url, m
     assert after["kpi_meta"] == [("schema_version", str(old))]
 
 
-def test_failing_upgrade_step_leaves_the_store_unchanged(store_url, monkeypatch, request):
-    _xfail_on(request, {
-        "sqlite": "known bug: Python's sqlite3 driver does not BEGIN before DDL, so an upgrade step's "
-                  "ALTER TABLE commits at once; see the SQLAlchemy pysqlite 'transactional DDL' recipe",
-        "mysql": "MariaDB/MySQL commit DDL implicitly: an upgrade cannot be rolled back there",
-    })
+def test_failing_upgrade_step_leaves_the_store_unchanged(store_url, monkeypatch):
     _older_store(store_url)
     old = schema.SCHEMA_VERSION
     before = snapshot(store_url)
@@ -330,9 +317,46 @@ def test_failing_upgrade_step_leaves_the_store_unchanged(store_url, monkeypatch,
     monkeypatch.setattr(schema, "SCHEMA_VERSION", old + 2)
     monkeypatch.setitem(migrations.MIGRATIONS, old + 1, _add_nickname)
     monkeypatch.setitem(migrations.MIGRATIONS, old + 2, broken)
-    with pytest.raises((RuntimeError, StoreError), match="cannot convert"):
+    with pytest.raises(StoreError, match="cannot convert") as err:
         Store.open(store_url, BUILTIN_KINDS)
-    assert snapshot(store_url) == before
+    assert f"from schema {old + 1} to {old + 2} failed" in str(err.value)
+
+    if store_url.startswith("mysql"):
+        # MariaDB commits DDL at once: the first step is kept and recorded, nothing else changed,
+        # and opening again with the cause fixed resumes from there.
+        after = snapshot(store_url)
+        assert after["kpi_meta"] == [("schema_version", str(old + 1))]
+        assert "nickname" in after["columns"]["employees"]
+        assert after["employees"] and len(after["employees"]) == len(before["employees"])
+        resumed = []
+        monkeypatch.setitem(migrations.MIGRATIONS, old + 1, lambda conn: resumed.append("step 1 again"))
+        monkeypatch.setitem(migrations.MIGRATIONS, old + 2, lambda conn: resumed.append("step 2"))
+        with opened(store_url, BUILTIN_KINDS) as (store, conn):
+            assert store.schema_version(conn) == old + 2
+        assert resumed == ["step 2"]
+    else:
+        assert snapshot(store_url) == before
+
+
+def test_version_1_store_is_upgraded_to_exact_ids(store_url):
+    """Schema 2 makes ids compare byte for byte on MariaDB; a version-1 store keeps its rows."""
+    with opened(store_url, BUILTIN_KINDS) as (store, conn):
+        store.replace_roster(conn, "hr", PEOPLE)
+        store.write_records(conn, "ticket", "helpdesk", [ticket("T1")], replace=False)
+    with raw(store_url) as conn:
+        if conn.dialect.name == "mysql":  # make it what schema 1 created there
+            for table, col, n, null in (("rec_ticket", "source_id", 191, "NOT NULL"),
+                                        ("employees", "id", 64, "NOT NULL"),
+                                        ("employee_ids", "external_id", 191, "NOT NULL")):
+                conn.execute(sa.text(f"ALTER TABLE {table} MODIFY {col} VARCHAR({n}) CHARACTER SET utf8mb4 "
+                                     f"COLLATE utf8mb4_general_ci {null}"))
+        conn.execute(sa.text("UPDATE kpi_meta SET value = '1' WHERE " + _q(conn, "key") + " = 'schema_version'"))
+        conn.commit()
+    with opened(store_url, BUILTIN_KINDS) as (store, conn):
+        assert store.schema_version(conn) == schema.SCHEMA_VERSION
+        assert store.employees(conn) == PEOPLE
+        store.write_records(conn, "ticket", "helpdesk", [ticket("t1", priority="urgent")], replace=False)
+    assert set(ticket_rows(store_url)) == {("helpdesk", "T1"), ("helpdesk", "t1")}
 
 
 # -- records ------------------------------------------------------------------------------------------
@@ -366,9 +390,7 @@ def test_records_are_upserted_by_source_and_source_id(store_url):
     assert (t3["priority"], t3["reopens"]) == ("urgent", 4)
 
 
-def test_source_ids_differing_only_in_case_are_two_records(store_url, request):
-    _xfail_on(request, {"mysql": "known bug: source_id is VARCHAR in the server's default collation, "
-                                 "case-insensitive on MariaDB/MySQL (utf8mb4_general_ci), so 't1' overwrites 'T1'"})
+def test_source_ids_differing_only_in_case_are_two_records(store_url):
     with opened(store_url, BUILTIN_KINDS) as (store, conn):
         store.write_records(conn, "ticket", "helpdesk", [ticket("T1"), ticket("t1", priority="urgent")], replace=False)
     rows = ticket_rows(store_url)

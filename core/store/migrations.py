@@ -1,12 +1,40 @@
 """Upgrades from older store schemas. Each step takes a connection inside the upgrade's transaction
 and moves the schema from version N-1 to N without dropping data. A store newer than this code is
-refused, never touched."""
+refused, never touched.
+
+On SQLite and PostgreSQL the whole upgrade is one transaction: a failing step leaves the store as it
+was. MariaDB/MySQL commit every DDL statement at once, so there each finished step records its
+version before the next one starts: a failure leaves the store at the last complete version, and
+opening it again resumes from there. Write each step so that it either completes or changes nothing
+(one DDL statement, or statements that can run again).
+"""
 
 from __future__ import annotations
 
 from typing import Callable
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect
+
+from . import schema as s
+
+
+def _exact_ids(conn: Connection) -> None:
+    """Schema 2: ids compare byte for byte on MariaDB/MySQL (elsewhere they already did)."""
+    if conn.dialect.name not in ("mysql", "mariadb"):
+        return
+    insp = inspect(conn)
+    quote = conn.dialect.identifier_preparer.quote
+    for table in insp.get_table_names():
+        if table != "employees" and not table.startswith("rec_") and table not in s.metadata.tables:
+            continue  # not kpi's
+        for col in insp.get_columns(table):
+            length = s.EXACT_ID_COLUMNS.get(col["name"])
+            if length is None or getattr(col["type"], "length", None) != length:
+                continue  # an integer row id, or not an id column
+            null = "NULL" if col["nullable"] else "NOT NULL"
+            conn.exec_driver_sql(f"ALTER TABLE {quote(table)} MODIFY {quote(col['name'])} VARCHAR({length}) "
+                                 f"CHARACTER SET utf8mb4 COLLATE {s.BINARY_COLLATION} {null}")
+
 
 # version reached -> step; a new schema version adds its step here and bumps schema.SCHEMA_VERSION.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _exact_ids}

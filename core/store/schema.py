@@ -19,16 +19,29 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
 
 from ..decimals import tidy
 from ..records import RecordKind
 
 # Bumped by every change to the tables below; core/store/migrations.py upgrades older stores.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-ID = String(64)
-SOURCE_ID = String(191)  # 191 keeps a utf8mb4 unique key within MariaDB's 767-byte limit
+BINARY_COLLATION = "utf8mb4_bin"
+
+
+def exact_string(length: int):
+    """A string compared byte for byte on every backend: MariaDB/MySQL's default collation would
+    make 'T1' and 't1' one key (SQLite and PostgreSQL already compare exactly)."""
+    return String(length).with_variant(mysql.VARCHAR(length, charset="utf8mb4", collation=BINARY_COLLATION),
+                                       "mysql", "mariadb")
+
+
+ID = exact_string(64)
+SOURCE_ID = exact_string(191)  # 191 keeps a utf8mb4 unique key within MariaDB's 767-byte limit
+# Columns holding ids from people's systems, made exact in schema 2 (see migrations.py).
+EXACT_ID_COLUMNS = {"id": 64, "employee_id": 64, "external_id": 191, "source_id": 191}
 DECIMAL_PLACES = 10
 
 

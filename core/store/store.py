@@ -38,10 +38,17 @@ def _engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
+            # Python's sqlite3 would BEGIN only before DML, so DDL (a schema upgrade) committed at
+            # once; with its own transaction handling off, SQLAlchemy's BEGIN below covers both.
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the one writer
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            conn.exec_driver_sql("BEGIN")
     elif engine.dialect.name in ("mysql", "mariadb"):
         @event.listens_for(engine, "connect")
         def _mysql_session(dbapi_conn, _record):
@@ -106,7 +113,7 @@ class Store:
         return int(row[0]) if row else None
 
     def _prepare(self) -> None:
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:  # commits below; leaving the block otherwise rolls back
             found = self.schema_version(conn)
             if found is None:
                 existing = set(inspect(conn).get_table_names()) & {t.name for t in s.metadata.sorted_tables}
@@ -116,20 +123,37 @@ class Store:
                         "but no kpi_meta table: it is not a kpi store. Point store.url at an empty database.")
                 s.metadata.create_all(conn)
                 conn.execute(insert(s.meta), [{"key": "schema_version", "value": str(s.SCHEMA_VERSION)}])
+                conn.commit()
                 return
             if found > s.SCHEMA_VERSION:
                 raise StoreError(
                     f"the store at {self.url} has schema version {found}, made by a newer kpi than this one "
                     f"(which knows up to {s.SCHEMA_VERSION}). Upgrade kpi; the store was not changed.")
-            for version in sorted(range(found + 1, s.SCHEMA_VERSION + 1), key=lambda v: v in MIGRATIONS):  # a missing step sorts first: refused before any step runs (SQLite and MySQL commit DDL at once)
-                step = MIGRATIONS.get(version)
-                if step is None:
-                    raise StoreError(f"no upgrade from store schema {version - 1} to {version}; the store was not changed")
-                step(conn)
-            if found < s.SCHEMA_VERSION:
-                conn.execute(update(s.meta).where(s.meta.c.key == "schema_version").values(value=str(s.SCHEMA_VERSION)))
+            self._upgrade(conn, found)
             # Tables for record kinds that plugins added since the store was made.
             s.metadata.create_all(conn, tables=list(self.record_tables.values()))
+            conn.commit()
+
+    def _upgrade(self, conn: Connection, found: int) -> None:
+        steps = range(found + 1, s.SCHEMA_VERSION + 1)
+        missing = [v for v in steps if v not in MIGRATIONS]
+        if missing:  # refused before any step runs
+            raise StoreError(f"no upgrade from store schema {missing[0] - 1} to {missing[0]}; the store was not changed")
+        # MariaDB/MySQL commit DDL at once: there each step is committed with its version, so a
+        # failure leaves a store at a known version that resumes; elsewhere it is all or nothing.
+        ddl_commits = conn.dialect.name in ("mysql", "mariadb")
+        for version in steps:
+            try:
+                MIGRATIONS[version](conn)
+            except Exception as exc:
+                left = version - 1 if ddl_commits else found
+                raise StoreError(
+                    f"upgrading the store at {self.url} from schema {version - 1} to {version} failed: "
+                    f"{type(exc).__name__}: {exc}. The store is at schema {left}, with its data; it is "
+                    "upgraded from there when opened again after the cause is fixed") from exc
+            conn.execute(update(s.meta).where(s.meta.c.key == "schema_version").values(value=str(version)))
+            if ddl_commits:
+                conn.commit()
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
