@@ -15,7 +15,8 @@ from .config import SiteConfig, bind_plugins
 from .connectors import Sink
 from .errors import ConfigError, KpiError, PluginError, Problem
 from .exporters import ExportReport, Ledger, RunResult
-from .models import Employee, Period
+from .metrics import MetricDefinition
+from .models import Employee, Metric, Period
 from .plugins import Host, make_host
 from .scoring import Scheme, Scorecard, ScoringContext
 from .store import Store
@@ -76,10 +77,27 @@ def resolve_scheme(config: SiteConfig, host: Host) -> Scheme:
     problems = [Problem(file, p.key, p.message, p.level) for p in problems]
     if any(p.level == "error" for p in problems):
         raise ConfigError(problems)
-    unknown = sorted(scheme.metrics() - set(host.metrics.names()))
+    unknown = sorted(scheme.metrics() - set(host.metrics.names()) - set(declared_metrics(scheme)))
     if unknown:
-        raise PluginError(f"scheme {scheme.id!r} reads metrics no plugin defines: {', '.join(unknown)}")
+        raise PluginError(f"scheme {scheme.id!r} reads metrics no plugin defines: {', '.join(unknown)}; "
+                          "a pack declares the figures a connector supplies in [metrics]")
     return scheme
+
+
+def declared_metrics(scheme: Scheme) -> dict[str, MetricDefinition]:
+    """Supplied metrics the scheme declares itself (a plain TOML pack cannot register Python).
+    Rated items are supplied per rater as ITEM@RATER and need no declaration."""
+    declared = {d.id: d for d in getattr(scheme, "declared_metrics", lambda: [])()}
+    for m in scheme.metrics():
+        if "@" in m and m not in declared:
+            declared[m] = MetricDefinition(Metric(m, "rating", "higher", f"{m.split('@')[1]}'s rating of {m.split('@')[0]}"))
+    return declared
+
+
+def metric_definitions(host: Host, scheme: Scheme) -> list[MetricDefinition]:
+    """What the scheme reads, as definitions: a plugin's definition wins over the scheme's own."""
+    declared = declared_metrics(scheme)
+    return [host.metrics.get(m) if m in host.metrics else declared[m] for m in sorted(scheme.metrics())]
 
 
 @dataclass
@@ -162,7 +180,7 @@ def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
             if not people:
                 raise KpiError(f"nobody in the roster was employed during {p.period.label}; "
                                "check the roster connector and its hire/leave dates")
-            wanted = [p.host.metrics.get(m) for m in sorted(p.scheme.metrics())]
+            wanted = metric_definitions(p.host, p.scheme)
             values = metric_engine.compute(conn, store.record_tables, p.period, [e.id for e in people], wanted)
             lo, hi = p.period.window()
             coverage = {k: store.records_in_window(conn, k, lo, hi) for k in sorted({d.kind for d in wanted if d.kind})}

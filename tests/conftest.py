@@ -20,6 +20,10 @@ BACKENDS = {
     "postgresql": "KPI_TEST_POSTGRES_URL",
     "mysql": "KPI_TEST_MYSQL_URL",
 }
+EXAMPLE_URLS = {
+    "KPI_TEST_POSTGRES_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "KPI_TEST_MYSQL_URL": "mysql+pymysql://root@127.0.0.1:3306/test",
+}
 
 
 def _server_database(env: str):
@@ -27,7 +31,7 @@ def _server_database(env: str):
     base = os.environ.get(env)
     if not base:
         pytest.skip(f"{env} is not set: no server to run this store test on "
-                    f"(e.g. {env}=postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+                    f"(e.g. {env}={EXAMPLE_URLS[env]})")
     name = f"kpi_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

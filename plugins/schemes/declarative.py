@@ -7,13 +7,19 @@ from importlib.resources import files
 
 from kpi.core import hookimpl
 
+from .escalating import EscalatingType
+from .formulas import FormulaType
+from .rated import RatedType
 from .rules import BUILTIN_RULE_TYPES
 from .scheme import parse_scheme
+
+# Every rule type this plugin registers: the band and count rules of rules.py, and the rest.
+RULE_TYPES = {**BUILTIN_RULE_TYPES, "escalating": EscalatingType(), "rated": RatedType(), "formula": FormulaType()}
 
 
 @hookimpl
 def kpi_register_rule_types(register):
-    for name, rule_type in BUILTIN_RULE_TYPES.items():
+    for name, rule_type in RULE_TYPES.items():
         register(name, rule_type)
 
 

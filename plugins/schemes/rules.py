@@ -96,9 +96,14 @@ class ParseContext:
 
 @dataclass
 class Outcome:
+    """What a rule gives: the points, the band or condition matched, one line of explanation, and
+    for rules that read several inputs the value they scored and any flags they raise."""
+
     points: Decimal
     matched: str
     explanation: str
+    value: Decimal | None = None
+    flags: list[tuple[str, str]] = field(default_factory=list)  # (code, message)
 
 
 @dataclass(frozen=True)
@@ -183,6 +188,9 @@ class BandsRule:
     def max_points(self, params) -> Decimal:
         return max(b.result.value(params) for b in self.bands)
 
+    def describe(self, params) -> str:
+        return "; ".join(f"{b.label(params)} → {b.result.text(params).replace('-', '−')}" for b in self.bands)
+
     def check(self, params, where, file) -> list[Problem]:
         return check_bands(self.bands, params, where, file)
 
@@ -220,6 +228,15 @@ class PerOccurrenceRule:
     def max_points(self, params) -> Decimal:
         top = self.start.value(params) if self.each.value(params) <= 0 else INF
         return min(top, self.cap.value(params)) if self.cap is not None else top
+
+    def describe(self, params) -> str:
+        each = self.each.value(params)
+        parts = [f"{'−' if each < 0 else '+'}{fmt(abs(each))} each"]
+        if self.start.value(params) != 0:  # "−10 each" reads better than "0, −10 each"
+            parts.insert(0, self.start.text(params))
+        parts += [f"{k} {n.text(params)}" for k, n in (("floor", self.floor), ("cap", self.cap)) if n is not None]
+        lost = f"; {self.lost_at.text(params)} or more → item lost" if self.lost_at is not None else ""
+        return ", ".join(parts) + lost
 
     def check(self, params, where, file) -> list[Problem]:
         if self.each.value(params) > 0 and self.cap is None:
@@ -280,6 +297,11 @@ class ConditionRule:
     def max_points(self, params) -> Decimal:
         return max(self.points.value(params), self.otherwise.value(params))
 
+    def describe(self, params) -> str:
+        cond = " and ".join(c.label(params) for c in self.when)
+        then, otherwise = (n.text(params).replace("-", "−") for n in (self.points, self.otherwise))
+        return f"{cond} → {then}, else {otherwise}"
+
     def check(self, params, where, file) -> list[Problem]:
         return []
 
@@ -315,6 +337,10 @@ class ProRataRule:
 
     def max_points(self, params) -> Decimal:
         return self.cap.value(params) if self.cap is not None else self.points.value(params)
+
+    def describe(self, params) -> str:
+        return (f"value / {self.full_at.text(params)} × {self.points.text(params)}, "
+                f"cap {fmt(self.max_points(params))}")
 
     def check(self, params, where, file) -> list[Problem]:
         if self.full_at.value(params) <= 0:

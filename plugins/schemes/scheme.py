@@ -14,13 +14,21 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from kpi.core.errors import ConfigError, Problem
+from kpi.core.metrics import MetricDefinition
+from kpi.core.models import Metric
 from kpi.core.options import did_you_mean
-from kpi.core.scoring import DimensionResult, Flag, Line, Pay, Scorecard, ScoringContext
+from kpi.core.scoring import DimensionResult, Flag, Line, Scorecard, ScoringContext
 
-from .rules import Band, Comparison, Num, ParseContext, RuleError, check_bands, fmt, parse_bands, parse_comparison
+from .expr import Formula
+from .formulas import Derived, compile_formula, evaluate, metric_names, parse_formulas, shown
+from .pay import PayRule, parse_pay
+from .rated import parse_rating_defaults
+from .rules import INF, Band, Comparison, Num, ParseContext, RuleError, check_bands, fmt, parse_bands, parse_comparison
 
 PARAM_TYPES = {"number", "percent", "money", "int", "bool", "text"}
-TOP_KEYS = {"scheme", "parameters", "roles", "dimension", "flag", "grade", "pay", "eligibility", "example"}
+TOP_KEYS = {"scheme", "parameters", "metrics", "formulas", "rating", "roles", "dimension", "flag", "grade", "pay",
+            "eligibility", "example"}
+HEAD_KEYS = {"id", "name", "version", "source", "notes", "total", "total_floor", "total_factor", "rounding"}
 
 
 @dataclass
@@ -35,11 +43,23 @@ class Parameter:
 class Indicator:
     id: str
     name: dict[str, str]
-    metric: str
+    metric: str | None  # None for a formula that reads several metrics
     rule_name: str
     rule: Any
     missing_points: Num | None
     where: str
+    floor: Num | None = None
+    cap: Num | None = None
+
+    def inputs(self) -> list[str]:
+        """The metric ids the rule reads: its own metric, or what a multi-input rule names."""
+        if hasattr(self.rule, "inputs"):
+            return self.rule.inputs(self.metric)
+        return [self.metric]
+
+    def max_points(self, params) -> Decimal:
+        top = self.rule.max_points(params)
+        return min(top, self.cap.value(params)) if self.cap is not None else top
 
 
 @dataclass
@@ -53,6 +73,7 @@ class Dimension:
     cap: Decimal
     indicators: list[Indicator]
     where: str
+    combine: str = "sum"  # or "mean": the mean of the indicators' points (1–5 ratings, seed 004)
 
 
 @dataclass
@@ -64,12 +85,12 @@ class FlagRule:
 
 
 @dataclass
-class PayRule:
-    base_by_role: dict[str, Num]
-    bands: list[Band]
-    floor_by_role: dict[str, Num]
-    currency: str
-    rounding: Decimal
+class Exclusion:
+    """Not appraised when a metric meets a condition (absent more than a month, seed 003)."""
+
+    metric: str
+    when: list[Comparison]
+    reason: str
 
 
 @dataclass
@@ -90,10 +111,23 @@ class DeclarativeScheme:
     probation: str
     examples: list[dict] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    formulas: list[Derived] = field(default_factory=list)
+    formula_reads: set[str] = field(default_factory=set)  # metrics that the named formulas and total factor read
+    declared: dict[str, MetricDefinition] = field(default_factory=dict)
+    total_floor: Decimal | None = None
+    total_factor: Formula | None = None
+    exclusions: list[Exclusion] = field(default_factory=list)
 
     # -- what the core asks ---------------------------------------------------------------------
     def metrics(self) -> set[str]:
-        return {i.metric for d in self.dimensions for i in d.indicators} | {f.metric for f in self.flags}
+        out = {m for d in self.dimensions for i in d.indicators for m in i.inputs()}
+        out |= {f.metric for f in self.flags} | {x.metric for x in self.exclusions} | self.formula_reads
+        return out | (self.pay.metrics() if self.pay else set())
+
+    def declared_metrics(self) -> list[MetricDefinition]:
+        """Metrics the pack declares in [metrics]: values a connector supplies per employee. A
+        plugin's definition of the same id takes precedence."""
+        return list(self.declared.values())
 
     def check_parameters(self, overrides: dict[str, Any], where: str) -> list[Problem]:
         problems = []
@@ -122,14 +156,18 @@ class DeclarativeScheme:
             total_max = Decimal(0)
             for ind in d.indicators:
                 problems += ind.rule.check(params, ind.where, self.file)
-                top = ind.rule.max_points(params)
+                top = ind.max_points(params)
+                if top == INF:
+                    problems.append(Problem(self.file, ind.where, "has no upper bound on its points; give the "
+                                            "indicator a cap (cap = …)"))
+                    continue
                 if top > d.max:
                     problems.append(Problem(self.file, ind.where, f"can give {fmt(top)} points, more than its "
                                             f"dimension's maximum of {fmt(d.max)}; is a figure mistyped?"))
                 total_max += max(top, Decimal(0))
         problems += check_bands(self.grades, params, "grade", self.file)
         if self.pay:
-            problems += check_bands(self.pay.bands, params, "pay.percent", self.file)
+            problems += self.pay.check(params)
         for role in [None, *self.roles]:
             weights = sum((d.weight_by_role.get(role, d.weight) for d in self.dimensions), Decimal(0))
             if weights != self.total_cap:
@@ -137,6 +175,19 @@ class DeclarativeScheme:
                 problems.append(Problem(self.file, "dimension", f"weights {who} add up to {fmt(weights)}, "
                                         f"not the total of {fmt(self.total_cap)}", "warning"))
         return problems
+
+    # -- what `kpi scheme show | check` asks (see describe.py, lint.py, examples.py) ----------------
+    def describe(self) -> dict[str, Any]:
+        from .describe import describe
+        return describe(self)
+
+    def lint(self) -> list[Problem]:
+        from .lint import lint
+        return lint(self)
+
+    def run_examples(self) -> list[Any]:
+        from .examples import run_examples
+        return run_examples(self)
 
     # -- scoring ----------------------------------------------------------------------------------
     def role_of(self, role: str) -> str | None:
@@ -160,32 +211,28 @@ class DeclarativeScheme:
         role = self.role_of(emp.role)
         card = Scorecard(emp.id, emp.name, role, ctx.period.label, f"{self.id} {self.version}", True, None, None, None)
         values = ctx.values.get(emp.id, {})
+        env: dict[str, Any] = dict(params)
+        env.update({m: mv.value for m, mv in values.items()})
         if self.probation == "not_appraised" and emp.on_probation(ctx.period.end):
             card.eligible = False
             card.flags.append(Flag("probation", f"on probation until {emp.probation_end}: not appraised this period"))
             return card
+        for x in self.exclusions:
+            value = env.get(x.metric)
+            if value is not None and all(c.test(value, params) for c in x.when):
+                card.eligible = False
+                card.flags.append(Flag("not_appraised", f"{x.reason} ({x.metric} = {fmt(value)})"))
+                return card
+        self._derive(card, env)
         total = Decimal(0)
         for d in self.dimensions:
-            raw = Decimal(0)
-            for ind in d.indicators:
-                mv = values.get(ind.metric)
-                value = mv.value if mv is not None else None
-                if value is None:
-                    pts = ind.missing_points.value(params) if ind.missing_points else Decimal(0)
-                    line = Line(d.id, ind.id, ind.name, ind.metric, None, ind.rule_name, "no data", pts, None,
-                                f"no value for {ind.metric} → {fmt(pts)}")
-                    card.flags.append(Flag("missing_data", f"{ind.metric}: no data; {ind.id} scored {fmt(pts)}"))
-                else:
-                    try:
-                        out = ind.rule.apply(value, params)
-                    except RuleError as exc:
-                        raise ConfigError([Problem(self.file, ind.where, f"employee {emp.id}: {ind.metric} = {exc}; "
-                                                   "the scheme's bands must cover every value")]) from None
-                    line = Line(d.id, ind.id, ind.name, ind.metric, value, ind.rule_name, out.matched, out.points,
-                                ind.rule.max_points(params), out.explanation)
-                raw += line.points
-                card.lines.append(line)
+            raw = sum((self._line(card, d, ind, env, params).points for ind in d.indicators), Decimal(0))
             adjustments = []
+            if d.combine == "mean":
+                mean = raw / len(d.indicators)
+                adjustments.append(f"mean of {len(d.indicators)} indicators: {fmt(raw)} / {len(d.indicators)} "
+                                   f"= {fmt(mean.quantize(Decimal('0.0001')))}")
+                raw = mean
             if raw < d.floor:
                 adjustments.append(f"{fmt(raw)} raised to the floor {fmt(d.floor)}")
                 raw = d.floor
@@ -197,36 +244,82 @@ class DeclarativeScheme:
             points = (raw / d.max * weight).quantize(self.rounding, ROUND_HALF_UP)
             card.dimensions.append(DimensionResult(d.id, d.name, raw, d.max, weight, points, adjustments))
             total += points
+        if self.total_factor is not None:
+            factor = self._evaluate(self.total_factor, env, "scheme.total_factor", emp)
+            if factor is None:
+                card.flags.append(Flag("missing_data", f"total factor {self.total_factor.text}: no data; factor 1"))
+            else:
+                scaled = (total * factor).quantize(self.rounding, ROUND_HALF_UP)
+                card.notes.append(f"total {fmt(total)} × factor {self.total_factor.text} = {fmt(factor)} "
+                                  f"({shown(self.total_factor, env)}) = {fmt(scaled)}")
+                total = scaled
         if total > self.total_cap:
             card.notes.append(f"total {fmt(total)} capped at {fmt(self.total_cap)}")
             total = self.total_cap
+        if self.total_floor is not None and total < self.total_floor:
+            card.notes.append(f"total {fmt(total)} raised to the floor {fmt(self.total_floor)}")
+            total = self.total_floor
         card.total = total
         card.grade = next((g.result_text for g in self.grades if g.contains(card.total, params)), None)
         for f in self.flags:
-            mv = values.get(f.metric)
-            if mv is not None and mv.value is not None and all(c.test(mv.value, params) for c in f.when):
-                card.flags.append(Flag(f.id, f"{f.message} ({f.metric} = {fmt(mv.value)})"))
+            value = env.get(f.metric)
+            if value is not None and all(c.test(value, params) for c in f.when):
+                card.flags.append(Flag(f.id, f"{f.message} ({f.metric} = {fmt(value)})"))
         if self.pay:
-            card.pay = self._pay(role, card.total, params)
+            card.pay = self.pay.compute(emp, role, ctx.period, card.total, card.grade, env, params)
         return card
 
-    def _pay(self, role: str, total: Decimal, params) -> Pay | None:
-        base_num = self.pay.base_by_role.get(role)
-        if base_num is None:
+    def _evaluate(self, formula: Formula, env: dict, where: str, emp) -> Decimal | None:
+        """A formula's value, or None when a metric it reads has no value."""
+        if any(env.get(n) is None for n in formula.names):
             return None
-        base = base_num.value(params)
-        band = next((b for b in self.pay.bands if b.contains(total, params)), None)
-        if band is None:
-            raise ConfigError([Problem(self.file, "pay.percent", f"a total of {fmt(total)} falls in no pay band")])
-        percent = band.result.value(params)
-        text = f"total {fmt(total)} in {band.label(params)} → {fmt(percent)}%"
-        floor = self.pay.floor_by_role.get(role)
-        if floor is not None and percent < floor.value(params):
-            percent = floor.value(params)
-            text += f", raised to the {role} floor of {fmt(percent)}%"
-        amount = (base * percent / 100).quantize(self.pay.rounding, ROUND_HALF_UP)
-        text += f"; {fmt(base)} × {fmt(percent)}% = {amount}"
-        return Pay(base, percent, amount, self.pay.currency, text)
+        try:
+            return evaluate(formula, env)
+        except RuleError as exc:
+            raise ConfigError([Problem(self.file, where, f"employee {emp.id}: {exc}")]) from None
+
+    def _derive(self, card: Scorecard, env: dict) -> None:
+        """The named formulas, in order; each joins the names later formulas and rules can read."""
+        for d in self.formulas:
+            value = self._evaluate(d.formula, env, f"formulas.{d.name}", card)
+            env[d.name] = value
+            if value is None:
+                card.notes.append(f"{d.name}: no data ({d.formula.text})")
+            else:
+                card.notes.append(f"{d.name} = {d.formula.text} = {fmt(value)} ({shown(d.formula, env)})")
+
+    def _line(self, card: Scorecard, d: Dimension, ind: Indicator, env: dict, params) -> Line:
+        value = env.get(ind.metric) if ind.metric else None
+        try:
+            if hasattr(ind.rule, "apply_inputs"):
+                out = ind.rule.apply_inputs(env, params)
+            else:
+                out = None if value is None else ind.rule.apply(value, params)
+        except RuleError as exc:
+            raise ConfigError([Problem(self.file, ind.where, f"employee {card.employee_id}: "
+                                       f"{ind.metric + ' = ' if ind.metric else ''}{exc}; the scheme's rule must "
+                                       "cover every value it can be given")]) from None
+        if out is None:
+            missing = ", ".join(m for m in ind.inputs() if env.get(m) is None) or ind.metric
+            pts = ind.missing_points.value(params) if ind.missing_points else Decimal(0)
+            card.flags.append(Flag("missing_data", f"{missing}: no data; {ind.id} scored {fmt(pts)}"))
+            line = Line(d.id, ind.id, ind.name, ind.metric, None, ind.rule_name, "no data", pts, None,
+                        f"no value for {missing} → {fmt(pts)}")
+            card.lines.append(line)
+            return line
+        pts, adjustments = out.points, []
+        if ind.floor is not None and pts < ind.floor.value(params):
+            adjustments.append(f"{fmt(pts)} raised to the floor {ind.floor.text(params)}")
+            pts = ind.floor.value(params)
+        if ind.cap is not None and pts > ind.cap.value(params):
+            adjustments.append(f"{fmt(pts)} capped at {ind.cap.text(params)}")
+            pts = ind.cap.value(params)
+        top = ind.max_points(params)
+        line = Line(d.id, ind.id, ind.name, ind.metric, out.value if out.value is not None else value, ind.rule_name,
+                    out.matched, pts, None if top == INF else top, out.explanation, adjustments)
+        card.flags.extend(Flag(code, message) for code, message in out.flags)
+        card.lines.append(line)
+        return line
 
 
 def _coerce(kind: str, value: Any) -> Any:
@@ -266,6 +359,24 @@ def _dec(ctx: ParseContext, spec: dict, key: str, where: str, default=None) -> D
     return value
 
 
+def _parse_metrics(ctx: ParseContext, spec: Any) -> dict[str, MetricDefinition]:
+    """[metrics.ID] unit, direction, description: figures the pack reads that a connector supplies."""
+    out = {}
+    for mid, mspec in (spec or {}).items():
+        where = f"metrics.{mid}"
+        if not isinstance(mspec, dict):
+            ctx.error(where, 'expected a table: unit = "%", direction = "higher", description = "…"')
+            continue
+        ctx.known_keys(mspec, where, {"unit", "direction", "description"})
+        direction = mspec.get("direction", "higher")
+        if direction not in ("higher", "lower"):
+            ctx.error(f"{where}.direction", f'expected "higher" or "lower" (which is better), found {direction!r}')
+            continue
+        out[mid] = MetricDefinition(Metric(mid, str(mspec.get("unit", "")), direction,
+                                           str(mspec.get("description", ""))))
+    return out
+
+
 def parse_scheme(text: str, file: str, rule_types: dict[str, Any]) -> DeclarativeScheme:
     """Parse a TOML pack; every problem is reported together with its key path."""
     try:
@@ -275,7 +386,7 @@ def parse_scheme(text: str, file: str, rule_types: dict[str, Any]) -> Declarativ
     ctx = ParseContext(file, {})
     ctx.known_keys(data, "", TOP_KEYS)
     head = data.get("scheme") or {}
-    ctx.known_keys(head, "scheme", {"id", "name", "version", "source", "notes", "total", "rounding"})
+    ctx.known_keys(head, "scheme", HEAD_KEYS)
     for key in ("id", "version"):
         if not isinstance(head.get(key), str):
             ctx.error(f"scheme.{key}", "missing: expected a string")
@@ -297,6 +408,13 @@ def parse_scheme(text: str, file: str, rule_types: dict[str, Any]) -> Declarativ
             continue
         params[pname] = Parameter(pname, ptype, default, pspec.get("description", ""))
     ctx.parameters = params
+    declared = _parse_metrics(ctx, data.get("metrics"))
+    ctx.rating = parse_rating_defaults(ctx, data.get("rating"))
+    ctx.formulas = {}
+    formulas = parse_formulas(ctx, data.get("formulas"))
+    ctx.formulas = {f.name: f for f in formulas}
+    total_factor = compile_formula(ctx, head["total_factor"], "scheme.total_factor") if "total_factor" in head else None
+    formula_reads = set().union(*(metric_names(f, ctx) for f in [*(d.formula for d in formulas), total_factor] if f))
 
     roles = data.get("roles") or {}
     if not roles:
@@ -305,7 +423,11 @@ def parse_scheme(text: str, file: str, rule_types: dict[str, Any]) -> Declarativ
     dimensions = []
     for di, dspec in enumerate(data.get("dimension") or []):
         where = f"dimension[{di}]"
-        ctx.known_keys(dspec, where, {"id", "name", "max", "weight", "weight_by_role", "floor", "cap", "indicator"})
+        ctx.known_keys(dspec, where, {"id", "name", "max", "weight", "weight_by_role", "floor", "cap", "combine",
+                                      "indicator"})
+        combine = dspec.get("combine", "sum")
+        if combine not in ("sum", "mean"):
+            ctx.error(f"{where}.combine", f'expected "sum" (the default) or "mean", found {combine!r}')
         dmax = _dec(ctx, dspec, "max", where)
         weight = _dec(ctx, dspec, "weight", where, default=dspec.get("max"))
         floor = _dec(ctx, dspec, "floor", where, default=0)
@@ -324,21 +446,29 @@ def parse_scheme(text: str, file: str, rule_types: dict[str, Any]) -> Declarativ
                 ctx.error(f"{iw}.rule", f"unknown rule type {rule_name!r}{did_you_mean(str(rule_name), rule_types)} "
                                         f"(known: {', '.join(sorted(rule_types))})")
                 continue
-            ctx.known_keys(ispec, iw, {"id", "name", "metric", "rule", "missing_points"} | set(rule_type.keys))
-            if not isinstance(ispec.get("metric"), str):
+            ctx.known_keys(ispec, iw, {"id", "name", "metric", "rule", "missing_points", "floor", "cap"}
+                           | set(rule_type.keys))
+            metric = ispec.get("metric")
+            if metric is not None and not isinstance(metric, str) or metric is None and rule_name != "formula":
                 ctx.error(f"{iw}.metric", "missing: the metric this indicator scores")
                 continue
             rule = rule_type.parse(ispec, iw, ctx)
             if rule is not None:
-                indicators.append(Indicator(str(ispec.get("id", f"i{ii}")), _name(ctx, ispec.get("name", ispec.get("id")), f"{iw}.name"),
-                                            ispec["metric"], rule_name, rule, ctx.num(ispec, "missing_points", iw), iw))
+                # A rule type's own floor/cap keys (per_occurrence) are its own; otherwise they bound the indicator.
+                own = set(rule_type.keys)
+                indicators.append(Indicator(
+                    str(ispec.get("id", f"i{ii}")), _name(ctx, ispec.get("name", ispec.get("id")), f"{iw}.name"),
+                    metric, rule_name, rule, ctx.num(ispec, "missing_points", iw), iw,
+                    None if "floor" in own else ctx.num(ispec, "floor", iw),
+                    None if "cap" in own else ctx.num(ispec, "cap", iw)))
         if not indicators:
             ctx.error(where, "a dimension needs at least one [[dimension.indicator]]")
         if None not in (dmax, weight, floor, cap) and dmax <= 0:
             ctx.error(f"{where}.max", "must be above 0")
         dimensions.append(Dimension(str(dspec.get("id", f"d{di}")), _name(ctx, dspec.get("name", dspec.get("id")), f"{where}.name"),
                                     dmax or Decimal(1), weight or Decimal(0), by_role, floor or Decimal(0),
-                                    cap if cap is not None else (dmax or Decimal(0)), indicators, where))
+                                    cap if cap is not None else (dmax or Decimal(0)), indicators, where,
+                                    combine))
     if not dimensions:
         ctx.error("dimension", "declare at least one [[dimension]]")
 
@@ -358,21 +488,22 @@ def parse_scheme(text: str, file: str, rule_types: dict[str, Any]) -> Declarativ
             b = band[0]
             grades.append(_GradeBand(where, b.edges, b.result, str(gspec.get("id", ""))))
 
-    pay = None
-    if "pay" in data:
-        pspec = data["pay"]
-        ctx.known_keys(pspec, "pay", {"base_by_role", "percent", "floor_percent_by_role", "currency", "rounding"})
-        base = {r: ctx.num(pspec["base_by_role"], r, "pay.base_by_role") for r in pspec.get("base_by_role", {})}
-        floors = {r: ctx.num(pspec["floor_percent_by_role"], r, "pay.floor_percent_by_role")
-                  for r in pspec.get("floor_percent_by_role", {})}
-        pay = PayRule(base, parse_bands(ctx, pspec.get("percent"), "pay.percent", "percent"), floors,
-                      str(pspec.get("currency", "CNY")), _coerce("number", pspec.get("rounding", "0.01")) or Decimal("0.01"))
+    pay = parse_pay(ctx, data.get("pay"), roles, {g.grade for g in grades})
 
     eligibility = data.get("eligibility") or {}
-    ctx.known_keys(eligibility, "eligibility", {"probation"})
+    ctx.known_keys(eligibility, "eligibility", {"probation", "exclude"})
     probation = eligibility.get("probation", "appraised")
     if probation not in ("appraised", "not_appraised"):
         ctx.error("eligibility.probation", "expected \"appraised\" or \"not_appraised\"")
+    exclusions = []
+    for xi, xspec in enumerate(eligibility.get("exclude") or []):
+        where = f"eligibility.exclude[{xi}]"
+        ctx.known_keys(xspec, where, {"metric", "when", "reason"})
+        if not isinstance(xspec.get("metric"), str) or not isinstance(xspec.get("reason"), str):
+            ctx.error(where, 'expected metric = "…", when = { gt = 30 }, reason = "absent more than a month"')
+            continue
+        exclusions.append(Exclusion(xspec["metric"], parse_comparison(ctx, xspec.get("when"), f"{where}.when"),
+                                    xspec["reason"]))
 
     errors = [p for p in ctx.problems if p.level == "error"]
     if errors:
@@ -382,7 +513,9 @@ def parse_scheme(text: str, file: str, rule_types: dict[str, Any]) -> Declarativ
         notes=list(head.get("notes", [])), parameters=params, roles=roles, dimensions=dimensions, flags=flags,
         grades=grades, pay=pay, total_cap=_coerce("number", head.get("total", 100)) or Decimal(100),
         rounding=_coerce("number", head.get("rounding", "0.01")) or Decimal("0.01"), probation=probation,
-        examples=list(data.get("example") or []))
+        examples=list(data.get("example") or []), formulas=formulas, formula_reads=formula_reads, declared=declared,
+        total_floor=_coerce("number", head["total_floor"]) if "total_floor" in head else None,
+        total_factor=total_factor, exclusions=exclusions)
     problems = scheme.check(scheme.resolve({}))
     if any(p.level == "error" for p in problems):
         raise ConfigError(problems)
