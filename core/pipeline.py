@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from . import metrics as metric_engine
@@ -18,7 +19,7 @@ from .exporters import ExportReport, Ledger, RunResult
 from .metrics import MetricDefinition
 from .models import Employee, Metric, Period
 from .plugins import Host, make_host
-from .scoring import Scheme, Scorecard, ScoringContext
+from .scoring import Scheme, Scorecard, ScoringContext, standings
 from .store import Store
 
 PHASES = ("pull", "metrics", "score", "commit", "export")
@@ -193,7 +194,12 @@ def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
         phase = "score"
         hook.kpi_phase_started(run=info, phase=phase)
         progress.phase(phase)
-        cards = p.scheme.score(ScoringContext(p.period, people, by_employee, dict(p.config.scheme_parameters)))
+        with store.transaction() as conn:
+            history = load_history(store, conn, p.config, p.period, getattr(p.scheme, "history_periods", lambda: 0)())
+        warnings += [f"no results stored for {label}: rules over consecutive periods cannot count it; run "
+                     f"`kpi run --period {label}` first" for label, standing in history if standing is None]
+        history = [(label, standing or {}) for label, standing in history]
+        cards = p.scheme.score(ScoringContext(p.period, people, by_employee, dict(p.config.scheme_parameters), history))
 
         phase = "commit"
         hook.kpi_phase_started(run=info, phase=phase)
@@ -224,6 +230,19 @@ def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
     status = "failed" if outcome.export_failures else "succeeded"
     hook.kpi_run_finished(run=info, status=status, error="; ".join(outcome.export_failures) or None)
     return outcome
+
+
+def load_history(store: Store, conn, config: SiteConfig, period: Period, n: int) -> list[tuple[str, dict | None]]:
+    """The standings of the n periods before `period`, most recent first (None: never scored)."""
+    out, current = [], period
+    for _ in range(n):
+        try:
+            current = config.cycle.containing(current.start - timedelta(days=1))
+        except KpiError:  # a custom cycle with nothing before this period
+            break
+        rows = store.period_totals(conn, current.label)
+        out.append((current.label, None if rows is None else standings(rows)))
+    return out
 
 
 def _card_row(card: Scorecard) -> dict[str, Any]:

@@ -92,14 +92,46 @@ def _plain(obj):
     return obj
 
 
+@dataclass(frozen=True)
+class Standing:
+    """Where a person stood in one period's current results: total and competition rank among
+    the appraised (`ranked` people in all); `last` when no one ranked below them (ties included)."""
+
+    eligible: bool
+    total: Decimal | None
+    rank: int | None
+    ranked: int
+    last: bool = False
+
+
+def competition_ranks(totals: dict[str, Decimal]) -> dict[str, int]:
+    """Ranks 1, 2, 2, 4 by total, highest first."""
+    ranks, prev, prev_rank = {}, None, 0
+    for i, (emp, total) in enumerate(sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])), 1):
+        prev_rank = prev_rank if total == prev else i
+        ranks[emp], prev = prev_rank, total
+    return ranks
+
+
+def standings(rows: list[tuple[str, bool, Decimal | None]]) -> dict[str, Standing]:
+    """Standings from (employee id, eligible, total) rows of one period."""
+    totals = {emp: total for emp, eligible, total in rows if eligible and total is not None}
+    ranks = competition_ranks(totals)
+    bottom = max(ranks.values(), default=None)
+    return {emp: Standing(eligible, total, ranks.get(emp), len(ranks), ranks.get(emp) == bottom and len(ranks) > 1)
+            for emp, eligible, total in rows}
+
+
 @dataclass
 class ScoringContext:
-    """What a scheme is given to score one period."""
+    """What a scheme is given to score one period. `history` holds earlier periods' standings,
+    most recent first, as many as the scheme asks for (Scheme.history_periods)."""
 
     period: Period
     employees: list[Employee]
     values: dict[str, dict[str, MetricValue]]  # employee id -> metric id -> value
     parameters: dict[str, Any]  # the site's overrides; the scheme applies its own defaults
+    history: list[tuple[str, dict[str, Standing]]] = field(default_factory=list)  # (period label, standings)
 
 
 @runtime_checkable
@@ -119,3 +151,6 @@ class Scheme(Protocol):
 
     def score(self, ctx: ScoringContext) -> list[Scorecard]:
         """One scorecard per employee in ctx.employees."""
+
+    # Optional: `history_periods() -> int`, how many earlier periods' standings score() reads
+    # (multi-period rules); the pipeline then fills ScoringContext.history from the store.

@@ -428,3 +428,81 @@ metrics = { inquiry_conversion = "询单转化率", "attitude@supervisor" = "主
     assert (cards["E1"]["total"], cards["E2"]["total"]) == ("95.8", "60")
     assert [f["code"] for f in cards["E1"]["flags"]] == ["calibration"]
     assert cards["E2"]["flags"] == []
+
+
+# -- streaks over consecutive periods (seed 003's e-commerce elimination and bonus) -------------------
+STREAKS = """
+[parameters.top_bonus]
+type = "money"
+default = 200
+
+[[dimension]]
+id = "score"
+max = 100
+  [[dimension.indicator]]
+  id = "score"
+  metric = "kpi_score"
+  rule = "pro_rata"
+  full_at = 100
+  points = 100
+
+[[streak]]
+id = "eliminated"
+periods = 2
+total = { lt = 35 }
+message = "below 35 two months in a row: eliminated"
+
+[[streak]]
+id = "last_three"
+periods = 3
+place = "last"
+message = "last place three months in a row: eliminated"
+
+[[streak]]
+id = "first_three"
+periods = 3
+place = "first"
+message = "first place three months in a row: extra bonus"
+pay_bonus = "top_bonus"
+
+[pay]
+base_by_role = { agent = 750 }
+percent = "total"
+"""
+
+
+def team_score(s, scores: dict[str, int], history):
+    from kpi.core.scoring import standings
+    people = [Employee(e, e, "agent") for e in scores]
+    values = {e: {"kpi_score": MetricValue(e, "2026-10", "kpi_score", Decimal(v), "test")} for e, v in scores.items()}
+    hist = [(label, standings([(e, True, Decimal(t)) for e, t in totals.items()])) for label, totals in history]
+    cards = s.score(ScoringContext(OCTOBER, people, values, {}, hist))
+    return {c.employee_id: c for c in cards}
+
+
+def test_streak_rules_read_the_periods_before():
+    s = scheme(STREAKS)
+    assert s.history_periods() == 2
+    history = [("2026-09", {"A": 95, "B": 34, "C": 20}), ("2026-08", {"A": 90, "B": 60, "C": 10})]
+    cards = team_score(s, {"A": 99, "B": 30, "C": 10}, history)
+    flags = {e: sorted(f.code for f in c.flags) for e, c in cards.items()}
+    # A first in Aug, Sep, Oct → bonus; B below 35 in Sep (34) and Oct (30) → eliminated;
+    # C below 35 both months and last three months in a row.
+    assert flags == {"A": ["first_three"], "B": ["eliminated"], "C": ["eliminated", "last_three"]}
+    assert "2026-10: 30, 2026-09: 34" in next(f.message for f in cards["B"].flags)
+    # A: 750 × 99% = 742.50, + 200 = 942.50
+    assert cards["A"].pay.amount == Decimal("942.50")
+    assert cards["A"].pay.explanation.endswith("+ 200 (first_three) = 942.50")
+
+
+def test_a_streak_needs_every_period_scored():
+    s = scheme(STREAKS)
+    cards = team_score(s, {"A": 99, "B": 30}, [("2026-09", {"A": 95})])  # B has no September result
+    assert [f.code for f in cards["B"].flags] == []
+    cards = team_score(s, {"A": 99, "B": 30}, [])  # no history at all
+    assert all(not c.flags for c in cards.values())
+
+
+def test_a_streak_without_a_condition_is_refused():
+    with pytest.raises(ConfigError, match=r"streak\[0\]: give one condition"):
+        scheme(STREAKS.replace('total = { lt = 35 }\n', ''))

@@ -275,6 +275,15 @@ class Store:
             q = q.where(s.runs.c.period == period)
         return [dict(r) for r in conn.execute(q).mappings()]
 
+    def period_totals(self, conn: Connection, period: str) -> list[tuple[str, bool, Any]] | None:
+        """(employee id, eligible, total) of the period's current run; None if it has none."""
+        run = self.current_run(conn, period)
+        if run is None:
+            return None
+        t = s.scorecards
+        q = select(t.c.employee_id, t.c.eligible, t.c.total).where(t.c.run_id == run["id"]).order_by(t.c.employee_id)
+        return [(emp, bool(eligible), total) for emp, eligible, total in conn.execute(q)]
+
     def scorecards(self, conn: Connection, run_id: int) -> list[dict]:
         q = select(s.scorecards).where(s.scorecards.c.run_id == run_id).order_by(s.scorecards.c.employee_id)
         return [dict(r) for r in conn.execute(q).mappings()]

@@ -17,17 +17,18 @@ from kpi.core.errors import ConfigError, Problem
 from kpi.core.metrics import MetricDefinition
 from kpi.core.models import Metric
 from kpi.core.options import did_you_mean
-from kpi.core.scoring import DimensionResult, Flag, Line, Scorecard, ScoringContext
+from kpi.core.scoring import DimensionResult, Flag, Line, Scorecard, ScoringContext, standings
 
 from .expr import Formula
 from .formulas import Derived, compile_formula, evaluate, metric_names, parse_formulas, shown
 from .pay import PayRule, parse_pay
 from .rated import parse_rating_defaults
+from .streaks import Streak, parse_streaks
 from .rules import INF, Band, Comparison, Num, ParseContext, RuleError, check_bands, fmt, parse_bands, parse_comparison
 
 PARAM_TYPES = {"number", "percent", "money", "int", "bool", "text"}
-TOP_KEYS = {"scheme", "parameters", "metrics", "formulas", "rating", "roles", "dimension", "flag", "grade", "pay",
-            "eligibility", "example"}
+TOP_KEYS = {"scheme", "parameters", "metrics", "formulas", "rating", "roles", "dimension", "flag", "streak", "grade",
+            "pay", "eligibility", "example"}
 HEAD_KEYS = {"id", "name", "version", "source", "notes", "total", "total_floor", "total_factor", "rounding"}
 
 
@@ -117,12 +118,17 @@ class DeclarativeScheme:
     total_floor: Decimal | None = None
     total_factor: Formula | None = None
     exclusions: list[Exclusion] = field(default_factory=list)
+    streaks: list[Streak] = field(default_factory=list)
 
     # -- what the core asks ---------------------------------------------------------------------
     def metrics(self) -> set[str]:
         out = {m for d in self.dimensions for i in d.indicators for m in i.inputs()}
         out |= {f.metric for f in self.flags} | {x.metric for x in self.exclusions} | self.formula_reads
         return out | (self.pay.metrics() if self.pay else set())
+
+    def history_periods(self) -> int:
+        """How many earlier periods the streak rules read."""
+        return max((st.periods - 1 for st in self.streaks), default=0)
 
     def declared_metrics(self) -> list[MetricDefinition]:
         """Metrics the pack declares in [metrics]: values a connector supplies per employee. A
@@ -205,7 +211,23 @@ class DeclarativeScheme:
             raise ConfigError([Problem(self.file, "roles", f"the roster has roles this scheme does not define: "
                                        f"{', '.join(unknown)}; known roles: {', '.join(self.roles)}. Fix the roster "
                                        "or add the role to the scheme")])
-        return [self._score_one(e, ctx, params) for e in ctx.employees]
+        cards = [self._score_one(e, ctx, params) for e in ctx.employees]
+        if self.streaks:
+            self._streaks(cards, ctx, params)
+        return cards
+
+    def _streaks(self, cards: list[Scorecard], ctx: ScoringContext, params) -> None:
+        current = standings([(c.employee_id, c.eligible, c.total) for c in cards])
+        for card in cards:
+            for st in self.streaks:
+                text = st.evaluate(card.employee_id, current[card.employee_id], ctx.history, ctx.period.label, params)
+                if text is None:
+                    continue
+                card.flags.append(Flag(st.id, text))
+                if st.pay_bonus is not None and card.pay is not None:
+                    bonus = st.pay_bonus.value(params)
+                    card.pay.amount = (card.pay.amount + bonus).quantize(self.pay.rounding, ROUND_HALF_UP)
+                    card.pay.explanation += f"; + {fmt(bonus)} ({st.id}) = {card.pay.amount}"
 
     def _score_one(self, emp, ctx: ScoringContext, params) -> Scorecard:
         role = self.role_of(emp.role)
@@ -505,6 +527,8 @@ def parse_scheme(text: str, file: str, rule_types: dict[str, Any]) -> Declarativ
         exclusions.append(Exclusion(xspec["metric"], parse_comparison(ctx, xspec.get("when"), f"{where}.when"),
                                     xspec["reason"]))
 
+    streaks = parse_streaks(ctx, data.get("streak"))
+
     errors = [p for p in ctx.problems if p.level == "error"]
     if errors:
         raise ConfigError(ctx.problems)
@@ -515,7 +539,7 @@ def parse_scheme(text: str, file: str, rule_types: dict[str, Any]) -> Declarativ
         rounding=_coerce("number", head.get("rounding", "0.01")) or Decimal("0.01"), probation=probation,
         examples=list(data.get("example") or []), formulas=formulas, formula_reads=formula_reads, declared=declared,
         total_floor=_coerce("number", head["total_floor"]) if "total_floor" in head else None,
-        total_factor=total_factor, exclusions=exclusions)
+        total_factor=total_factor, exclusions=exclusions, streaks=streaks)
     problems = scheme.check(scheme.resolve({}))
     if any(p.level == "error" for p in problems):
         raise ConfigError(problems)
