@@ -12,9 +12,11 @@ import click
 from . import __version__
 from .config import SiteConfig, bind_plugins, load_config
 from .errors import ConfigError, KpiError
+from .options import did_you_mean
 from .pipeline import Progress, host_for, resolve_scheme, run as run_pipeline
 from .plugins import make_host
 from .scoring import Scorecard
+from .text import render_description, table as _table
 
 
 def config_option(f):
@@ -78,23 +80,6 @@ def rank(cards: list[Scorecard]) -> list[tuple[int | None, Scorecard]]:
         prev, prev_rank = card.total, r
     out += [(None, c) for c in sorted(cards, key=lambda c: c.employee_id) if not c.eligible]
     return out
-
-
-def _table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [max(_width(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-    lines = ["  ".join(_pad(h, w) for h, w in zip(headers, widths)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(_pad(c, w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    return "\n".join(lines)
-
-
-def _width(text: str) -> int:
-    import unicodedata
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * (width - _width(text))
 
 
 @main.command()
@@ -204,6 +189,92 @@ def scheme_list(as_json: bool):
                           ["id", "version", "name", "plugin"]))
     for f in host.failures():
         click.echo(f"error: {f.error}", err=True)
+
+
+@scheme.command("show")
+@click.argument("id_or_file")
+@json_option
+@user_errors
+def scheme_show(id_or_file: str, as_json: bool):
+    """A scheme's rule table: parameters, roles, dimensions and their weights by role, each
+    indicator's rule, flags, grades and pay. ID_OR_FILE is an installed scheme or a .toml file."""
+    try:
+        found = _find_scheme(make_host(), id_or_file, "show", "describe")
+    except ConfigError as exc:
+        raise click.ClickException(f"{id_or_file} does not load:\n{exc}") from None
+    description = found.describe()
+    click.echo(json.dumps(description, ensure_ascii=False, indent=2) if as_json else render_description(description))
+
+
+@scheme.command("check")
+@click.argument("id_or_file")
+@json_option
+@user_errors
+def scheme_check(id_or_file: str, as_json: bool):
+    """Check a scheme: every problem in the file, with its key path, then its worked examples
+    ([[example]]). Exit 1 on an error or a failed example; warnings alone pass."""
+    try:
+        found = _find_scheme(make_host(), id_or_file, "check", "lint", "run_examples")
+    except ConfigError as exc:  # a file that does not parse: its problems are the report
+        found, problems, results = None, exc.problems, None
+    else:
+        problems, results = found.lint(), found.run_examples()
+    ok = not any(p.level == "error" for p in problems) and all(r.passed for r in results or [])
+    if as_json:
+        click.echo(json.dumps({
+            "scheme": found.id if found else id_or_file,
+            "problems": [{"level": p.level, "file": p.file, "key": p.key, "message": p.message} for p in problems],
+            "examples": [{"index": r.index, "name": r.name, "passed": r.passed, "mismatches": r.mismatches}
+                         for r in results or []],
+            "ok": ok,
+        }, ensure_ascii=False, indent=2))
+    else:
+        click.echo("\n".join(_check_report(problems, results)))
+    if not ok:
+        sys.exit(1)
+
+
+def _find_scheme(host, id_or_file: str, command: str, *methods: str):
+    """An installed scheme by id, or a scheme file by path, that offers the methods `command` needs."""
+    for f in host.failures():  # a broken pack or rule type may be why a scheme is missing
+        click.echo(f"error: {f.error}", err=True)
+    schemes = host.schemes()
+    path = Path(id_or_file)
+    if id_or_file in schemes:
+        found, origin = schemes[id_or_file].item, f"plugin {schemes[id_or_file].plugin.name!r}"
+    elif path.is_file():
+        found, origin = host.load_scheme(path), str(path)
+    elif path.exists() or path.suffix or "/" in id_or_file or "\\" in id_or_file:
+        raise KpiError(f"{id_or_file}: {'not a file' if path.exists() else 'no such file'}")
+    else:
+        raise KpiError(f"unknown scheme {id_or_file!r}{did_you_mean(id_or_file, schemes)} (installed: "
+                       f"{', '.join(sorted(schemes)) or 'none'}); or give the path to a scheme file")
+    missing = [m for m in methods if not callable(getattr(found, m, None))]
+    if missing:
+        raise KpiError(f"scheme {found.id!r} ({origin}) offers no `kpi scheme {command}`: it has no "
+                       f"{' or '.join(m + '()' for m in missing)} method")
+    return found
+
+
+def _check_report(problems, results) -> list[str]:
+    lines = [str(p) for p in problems]
+    for r in results or []:
+        lines.append(f"{'ok  ' if r.passed else 'FAIL'} example[{r.index}] {r.name}")
+        lines += [f"     {m}" for m in r.mismatches]
+        if not r.passed and not r.mismatches:
+            lines.append("     not run: the example has errors (above)")
+    errors = sum(p.level == "error" for p in problems)
+    if results is None:
+        lines.append("examples not run: the scheme does not load")
+    else:
+        passed = sum(r.passed for r in results)
+        lines.append(f"{_count(len(results), 'example')}: {passed} passed, {len(results) - passed} failed")
+    lines.append(f"{_count(errors, 'error')}, {_count(len(problems) - errors, 'warning')}")
+    return lines
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 @main.command()
