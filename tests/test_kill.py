@@ -11,7 +11,6 @@ middle of a transaction (just before a chosen SQL statement, with earlier writes
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import signal
@@ -21,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from support import BACKENDS, DEMO, _server_database, set_store
 import sqlalchemy as sa
 
 from kpi.core import pipeline
@@ -33,16 +33,6 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs PO
 PERIOD = "2026-10"
 
 
-def _load_conftest():
-    """conftest.py's helpers (with --import-mode=importlib the tests folder is not importable)."""
-    spec = importlib.util.spec_from_file_location("_kpi_tests_conftest_kill", Path(__file__).with_name("conftest.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_conftest = _load_conftest()
-DEMO, set_store = _conftest.DEMO, _conftest.set_store
 
 KILLER = '''
 """Test plugin: SIGKILLs this process at {at!r}."""
@@ -112,12 +102,12 @@ def state(url: str) -> dict:
                             for r in runs if r["status"] != "succeeded"}}
 
 
-@pytest.fixture(scope="module", params=list(_conftest.BACKENDS))
+@pytest.fixture(scope="module", params=list(BACKENDS))
 def site(request, tmp_path_factory):
     """A copy of the demo site with a store on one backend, shared by this module's tests on that
     backend (a demo run costs seconds): each test leaves it with a succeeded current run, as it
     found it."""
-    env = _conftest.BACKENDS[request.param]
+    env = BACKENDS[request.param]
     root = tmp_path_factory.mktemp(f"kill-{request.param}")
     site_dir = root / "demo"
     shutil.copytree(DEMO, site_dir, ignore=shutil.ignore_patterns("out", "*.sqlite*", "__pycache__"))
@@ -125,7 +115,7 @@ def site(request, tmp_path_factory):
     if env is None:
         yield toml  # the site's default store, kpi.sqlite next to it
     else:
-        for url in _conftest._server_database(env):  # skips, with the reason, when the server is not configured
+        for url in _server_database(env):  # skips, with the reason, when the server is not configured
             set_store(toml, url)
             yield toml
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pluggy
 import pytest
+from support import child_env, pip_install_offline
 
 from kpi.core import hookspecs
 from kpi.core.errors import PluginError
@@ -34,20 +35,6 @@ from kpi.core.plugins import BUILTIN_PLUGINS, make_host
 ROOT = Path(__file__).resolve().parents[1]  # as in tests/conftest.py; importlib mode cannot import it
 SAMPLE = ROOT / "tests" / "fixtures" / "kpi-sample-plugin"
 SAMPLE_DIST, SAMPLE_VERSION = "kpi-sample-plugin", "0.3.1"
-OFFLINE_PROXY = "http://127.0.0.1:9"  # a closed port: any download attempt fails instead of happening
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """The environment for a child process: none of the caller's PYTHONPATH, KPI_* or pip settings,
-    no user site, and proxies that refuse every connection."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.upper().startswith(("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PIP_", "KPI_"))
-           and k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
-    env.update(PYTHONNOUSERSITE="1", PYTHONUTF8="1", PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1",
-               PIP_DISABLE_PIP_VERSION_CHECK="1", http_proxy=OFFLINE_PROXY, https_proxy=OFFLINE_PROXY,
-               HTTP_PROXY=OFFLINE_PROXY, HTTPS_PROXY=OFFLINE_PROXY, ALL_PROXY=OFFLINE_PROXY)
-    env.update(extra)
-    return env
 
 
 def kpi_command() -> list[str]:
@@ -80,14 +67,7 @@ def fake_distribution(where: Path, name: str, version: str, entry_points: dict[s
 def sample_installed(tmp_path_factory) -> Path:
     """The sample distribution installed with pip into a folder of its own; returns the folder."""
     base = tmp_path_factory.mktemp("sample")
-    src = shutil.copytree(SAMPLE, base / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
-    target = base / "site"
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-                           "--no-cache-dir", "--disable-pip-version-check", "--target", str(target), str(src)],
-                          cwd=base, env=child_env(), capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, (f"pip could not install the sample plugin offline (building without isolation "
-                                  f"needs setuptools>=70.1 in the test environment):\n"
-                                  f"{proc.stdout}\n{proc.stderr}")
+    target = pip_install_offline(SAMPLE, base)
     assert (target / "kpi_sample_plugin" / "sample_pack.toml").is_file(), "the pack was not installed as package data"
     return target
 

@@ -506,3 +506,9 @@ def test_a_streak_needs_every_period_scored():
 def test_a_streak_without_a_condition_is_refused():
     with pytest.raises(ConfigError, match=r"streak\[0\]: give one condition"):
         scheme(STREAKS.replace('total = { lt = 35 }\n', ''))
+
+
+def test_a_formula_indicator_bound_to_a_metric_reads_it_as_value():
+    s = scheme(SWAPS.replace('rule = "escalating"\n  start = 30\n  free = 3\n  first = -5\n  step = -5\n',
+                             'rule = "formula"\n  formula = "30 - value * 2"\n  cap = 30\n'))
+    assert points(score(s, {"shift_swaps": 4})) == {"swaps": "22"}

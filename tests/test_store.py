@@ -18,7 +18,6 @@ three (MariaDB's default collation would not).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import sys
@@ -29,6 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from support import DEMO, set_store
 import sqlalchemy as sa
 
 from kpi.core import pipeline
@@ -45,18 +45,6 @@ KIND_TABLES = {f"rec_{k.name}" for k in BUILTIN_KINDS}
 PERIOD = "2026-10"
 
 
-def _load_conftest():
-    """conftest.py's helpers. With --import-mode=importlib the tests folder is not on sys.path,
-    so `from conftest import ...` fails; load the file by its path instead."""
-    path = Path(__file__).with_name("conftest.py")
-    spec = importlib.util.spec_from_file_location("_kpi_tests_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_conftest = _load_conftest()
-DEMO, set_store = _conftest.DEMO, _conftest.set_store
 
 
 # -- helpers ----------------------------------------------------------------------------------------

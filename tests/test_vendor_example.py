@@ -23,7 +23,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -31,25 +30,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support import child_env, pip_install_offline
 
 from kpi.core.plugins import make_host
 
 ROOT = Path(__file__).resolve().parents[1]  # importlib mode: tests/ is not a package to import from
 VENDOR = ROOT / "examples" / "kpi-acme-schemes"
 PACK = VENDOR / "kpi_acme_schemes" / "acme_aftersales.toml"
-OFFLINE_PROXY = "http://127.0.0.1:9"  # a closed port: any download attempt fails instead of happening
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """As in tests/test_plugins.py: no caller's PYTHONPATH, KPI_* or pip settings; proxies closed."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.upper().startswith(("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PIP_", "KPI_"))
-           and k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
-    env.update(PYTHONNOUSERSITE="1", PYTHONUTF8="1", PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1",
-               PIP_DISABLE_PIP_VERSION_CHECK="1", http_proxy=OFFLINE_PROXY, https_proxy=OFFLINE_PROXY,
-               HTTP_PROXY=OFFLINE_PROXY, HTTPS_PROXY=OFFLINE_PROXY, ALL_PROXY=OFFLINE_PROXY)
-    env.update(extra)
-    return env
 
 
 def kpi(*args: str, cwd: Path, site: Path) -> subprocess.CompletedProcess:
@@ -64,12 +51,7 @@ def kpi(*args: str, cwd: Path, site: Path) -> subprocess.CompletedProcess:
 def installed(tmp_path_factory) -> Path:
     """examples/kpi-acme-schemes installed with pip into a folder of its own; returns the folder."""
     base = tmp_path_factory.mktemp("acme")
-    src = shutil.copytree(VENDOR, base / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
-    target = base / "site"
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-                           "--no-cache-dir", "--disable-pip-version-check", "--target", str(target), str(src)],
-                          cwd=base, env=child_env(), capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, f"pip could not install the example offline:\n{proc.stdout}\n{proc.stderr}"
+    target = pip_install_offline(VENDOR, base)
     assert (target / "kpi_acme_schemes" / "acme_aftersales.toml").is_file(), "the pack was not installed as package data"
     return target
 

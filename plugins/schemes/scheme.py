@@ -314,7 +314,7 @@ class DeclarativeScheme:
         value = env.get(ind.metric) if ind.metric else None
         try:
             if hasattr(ind.rule, "apply_inputs"):
-                out = ind.rule.apply_inputs(env, params)
+                out = ind.rule.apply_inputs(dict(env, value=value) if ind.metric else env, params)
             else:
                 out = None if value is None else ind.rule.apply(value, params)
         except RuleError as exc:
