@@ -183,73 +183,7 @@ def test_a_wrong_expectation_names_the_line_behind_the_figure(tmp_path):
 
 # The three October scorecards tests/test_demo.py works out by hand, as worked examples of a copy
 # of the built-in pack, and a person on probation (not appraised).
-DEMO_EXAMPLES = """
-[[example]]
-name = "E011 徐勇: CSAT 77.42%, one valid complaint, 4 days absent"
-role = "specialist"
-  [example.inputs]
-  csat_rate = 77.42
-  valid_complaints = 1
-  late_normal_tickets = 2
-  late_urgent_tickets = 0
-  task_completion_rate = 92
-  process_compliance_rate = 85.7
-  violations = 0
-  attendance_exceptions = 0
-  absent_days = 4
-  teamwork_rating = 2
-  [example.expect]
-  total = 31
-  grade = "D"
-  pay = 225.00
-  pay_percent = 75
-  dimensions = { satisfaction = 0, efficiency = 19, quality = 8, compliance = 0, teamwork = 4 }
-  indicators = { csat = 0, complaints = -10, normal_24h = 9 }
-  flags = ["dismissal_review"]
-
-[[example]]
-name = "E021 郑刚: key account on a 400 base"
-role = "大客户专员"
-parameters = { pay_base_key_account = 400 }
-  [example.inputs]
-  csat_rate = 100
-  valid_complaints = 0
-  late_normal_tickets = 0
-  late_urgent_tickets = 0
-  task_completion_rate = 100
-  process_compliance_rate = 98.6
-  violations = 0
-  attendance_exceptions = 0
-  absent_days = 0
-  teamwork_rating = 3
-  [example.expect]
-  total = 92
-  grade = "A"
-  pay = "360.00"
-  pay_percent = 90
-  dimensions = { satisfaction = 35, efficiency = 20 }
-
-[[example]]
-name = "E027 韩婷: after-sales, CSAT 93.33%"
-role = "after_sales"
-  [example.inputs]
-  csat_rate = "93.33"
-  valid_complaints = 0
-  late_normal_tickets = 0
-  late_urgent_tickets = 0
-  task_completion_rate = 92
-  process_compliance_rate = 96.8
-  violations = 1
-  attendance_exceptions = 3
-  absent_days = 0
-  teamwork_rating = 3
-  [example.expect]
-  total = 83.170
-  grade = "B"
-  pay = 240
-  dimensions = { satisfaction = 24.17, compliance = 7 }
-  flags = []
-
+PROBATION_EXAMPLE = """
 [[example]]
 name = "on probation until the end of the year"
 role = "specialist"
@@ -260,7 +194,11 @@ expect = { eligible = false, flags = ["probation"] }
 
 
 def test_the_demo_hand_computations_pass_as_examples_of_the_builtin_pack(tmp_path):
-    path = write(tmp_path, RECYCLING.read_text(encoding="utf-8") + DEMO_EXAMPLES)
+    # recycling.toml carries the demo's three hand-computed scorecards (tests/test_demo.py) as examples.
+    result = kpi("scheme", "check", "recycling")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-2:] == ["3 examples: 3 passed, 0 failed", "0 errors, 0 warnings"]
+    path = write(tmp_path, RECYCLING.read_text(encoding="utf-8") + PROBATION_EXAMPLE)
     result = kpi("scheme", "check", path)
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[-2:] == ["4 examples: 4 passed, 0 failed", "0 errors, 0 warnings"]
