@@ -278,6 +278,40 @@ def _count(n: int, word: str) -> str:
 
 
 @main.command()
+@config_option
+@click.argument("employee_id")
+@click.option("--period", "-p", help="The period, e.g. 2026-10 (default: the config's, else the last complete one).")
+@json_option
+@user_errors
+def scorecard(config_path: Path, employee_id: str, period: str | None, as_json: bool):
+    """One person's stored scorecard for a period (its current run), with all its arithmetic."""
+    from .card_text import render_scorecard
+    from .store import Store
+
+    config = load_config(config_path)
+    label = config.period(period).label
+    store = Store.open(config.store_url)
+    try:
+        with store.transaction() as conn:
+            run = store.current_run(conn, label)
+            cards = store.scorecards(conn, run["id"]) if run else []
+    finally:
+        store.close()
+    if not run:
+        raise KpiError(f"{label} has no stored results; run: kpi run --config {config_path} --period {label}")
+    card = next((c for c in cards if c["employee_id"] == employee_id), None)
+    if card is None:
+        raise KpiError(f"no scorecard for {employee_id!r} in {label} (run {run['id']})"
+                       f"{did_you_mean(employee_id, [c['employee_id'] for c in cards])}")
+    breakdown = json.loads(card["breakdown"])
+    if as_json:
+        click.echo(json.dumps(dict(breakdown, run_id=run["id"]), ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"run {run['id']} of {label}")
+        click.echo(render_scorecard(breakdown))
+
+
+@main.command()
 @click.option("--path", type=click.Path(dir_okay=False, path_type=Path), default="site.toml", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path: Path, force: bool):

@@ -162,3 +162,18 @@ def test_a_period_without_data_warns(demo_site):
     assert [w.split(" records")[0] for w in out["warnings"]] == ["no attendance_day", "no complaint", "no ticket"]
     card = next(c for c in out["scorecards"] if c["employee_id"] == "E001")
     assert {f["code"] for f in card["flags"]} == {"missing_data"}  # no department figures for November
+
+
+def test_kpi_scorecard_prints_the_stored_arithmetic(demo_run):
+    site, _ = demo_run
+    result = CliRunner().invoke(main, ["scorecard", "--config", str(site), "E011", "--period", "2026-10"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "E011 徐勇 · specialist · 2026-10" in out
+    assert "-10 raised to the floor 0" in out and "0 − 5 × 4 = -20" in out
+    assert "total 31 = 0 + 19 + 8 + 0 + 4 · grade D" in out
+    assert "pay 225.00 CNY: total 31 in < 75 → 70%, raised to the specialist floor of 75%; 300 × 75% = 225.00" in out
+    assert "flag dismissal_review:" in out
+    missing = CliRunner().invoke(main, ["scorecard", "--config", str(site), "E0111"])
+    assert missing.exit_code == 1 and "no scorecard for 'E0111' in 2026-10" in missing.output
+    assert "did you mean 'E011'" in missing.output

@@ -61,7 +61,7 @@ class ExampleResult:
 
 def example_problems(scheme) -> list[Problem]:
     """Every problem in every example, for `lint`."""
-    return [p for i, spec in enumerate(scheme.examples) for p in _Checker(scheme, i, spec).problems]
+    return [p for i, spec in enumerate(scheme.examples) for p in ExampleReader(scheme, i, spec).problems]
 
 
 def run_examples(scheme) -> list[ExampleResult]:
@@ -69,7 +69,7 @@ def run_examples(scheme) -> list[ExampleResult]:
 
 
 def _run(scheme, index: int, spec: Any) -> ExampleResult:
-    c = _Checker(scheme, index, spec)
+    c = ExampleReader(scheme, index, spec)
     result = ExampleResult(c.name, index, False, problems=c.problems)
     if any(p.level == "error" for p in c.problems):
         return result
@@ -82,12 +82,12 @@ def _run(scheme, index: int, spec: Any) -> ExampleResult:
     except KpiError as exc:
         result.mismatches = [f"could not score: {exc}"]
         return result
-    result.mismatches = _compare(scheme, result.scorecard, c.expect, scheme.resolve(c.parameters))
+    result.mismatches = compare_scorecard(scheme, result.scorecard, c.expect, scheme.resolve(c.parameters))
     result.passed = not result.mismatches
     return result
 
 
-class _Checker:
+class ExampleReader:
     """Reads one [[example]] table into what scoring needs, collecting its problems."""
 
     def __init__(self, scheme, index: int, spec: Any):
@@ -198,7 +198,7 @@ class _Checker:
                 self._number(raw, f"{where}.{key}.{item}")
 
 
-def _compare(scheme, card: Scorecard, expect: dict, params) -> list[str]:
+def compare_scorecard(scheme, card: Scorecard, expect: dict, params) -> list[str]:
     """One line per figure that differs: expected, got, and what the scorecard shows for it."""
     out = []
 
