@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from kpi.core.errors import Problem
 
-from .rules import INF, Num, Outcome, ParseContext, RuleError, fmt
+from .rules import INF, Num, Outcome, ParseContext, RuleError, bounded, fmt
 
 
 class EscalatingRule:
@@ -29,12 +29,7 @@ class EscalatingRule:
                 f"{'+' if c >= 0 else '−'} {fmt(abs(c))}" for c in costs) + f" = {fmt(pts)}"
         else:
             text = f"{fmt(value)} occurrences, {fmt(free)} free → {fmt(pts)}"
-        if self.floor is not None and pts < self.floor.value(params):
-            pts = self.floor.value(params)
-            text += f", floor {fmt(pts)}"
-        if self.cap is not None and pts > self.cap.value(params):
-            pts = self.cap.value(params)
-            text += f", cap {fmt(pts)}"
+        pts, text = bounded(pts, text, self.floor, self.cap, params)
         return Outcome(pts, f"{beyond} beyond {fmt(free)}", text)
 
     def max_points(self, params) -> Decimal:

@@ -172,6 +172,17 @@ def check_bands(bands: list[Band], params: dict, where: str, file: str) -> list[
     return problems
 
 
+def bounded(pts: Decimal, text: str, floor: Num | None, cap: Num | None, params) -> tuple[Decimal, str]:
+    """Points held within a rule's floor and cap, the explanation saying which applied."""
+    if floor is not None and pts < floor.value(params):
+        pts = floor.value(params)
+        text += f", floor {fmt(pts)}"
+    if cap is not None and pts > cap.value(params):
+        pts = cap.value(params)
+        text += f", cap {fmt(pts)}"
+    return pts, text
+
+
 class BandsRule:
     """Points by the band the value falls in (rule type 1)."""
 
@@ -216,13 +227,8 @@ class PerOccurrenceRule:
             n = self.lost_at.text(params)
             return Outcome(Decimal(0), f"≥ {n} occurrences", f"{fmt(value)} occurrences ≥ {n}: the item is lost → 0")
         pts = start + each * value
-        text = f"{fmt(start)} {'+' if each >= 0 else '−'} {fmt(abs(each))} × {fmt(value)} = {fmt(pts)}"
-        if self.floor is not None and pts < self.floor.value(params):
-            pts = self.floor.value(params)
-            text += f", floor {fmt(pts)}"
-        if self.cap is not None and pts > self.cap.value(params):
-            pts = self.cap.value(params)
-            text += f", cap {fmt(pts)}"
+        pts, text = bounded(pts, f"{fmt(start)} {'+' if each >= 0 else '−'} {fmt(abs(each))} × {fmt(value)} = "
+                                 f"{fmt(pts)}", self.floor, self.cap, params)
         return Outcome(pts, f"{fmt(each)} each", text)
 
     def max_points(self, params) -> Decimal:
