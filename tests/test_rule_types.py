@@ -512,3 +512,44 @@ def test_a_formula_indicator_bound_to_a_metric_reads_it_as_value():
     s = scheme(SWAPS.replace('rule = "escalating"\n  start = 30\n  free = 3\n  first = -5\n  step = -5\n',
                              'rule = "formula"\n  formula = "30 - value * 2"\n  cap = 30\n'))
     assert points(score(s, {"shift_swaps": 4})) == {"swaps": "22"}
+
+
+def test_a_dimension_of_weight_0_for_a_role_is_not_scored():
+    s = parse_scheme(HEAD + '[roles.lead]\nname = { en = "Lead" }\n' + SWAPS.replace(
+        "floor = -100\n", "floor = -100\nweight = 30\nweight_by_role = { lead = 0 }\n") + """
+[[dimension]]
+id = "lead_only"
+max = 70
+weight = 70
+weight_by_role = { lead = 100 }
+  [[dimension.indicator]]
+  id = "plan"
+  metric = "plan_rate"
+  rule = "pro_rata"
+  full_at = 100
+  points = 70
+""", "t.toml", RULE_TYPES)
+    e = Employee("E1", "张三", "lead")
+    card = s.score(ScoringContext(OCTOBER, [e], {"E1": {"plan_rate": MetricValue("E1", "2026-10", "plan_rate",
+                                                                                  Decimal(90), "t")}}, {}))[0]
+    # the lead is scored on plan only: 90/100 × 70 = 63 → 63/70 × 100 = 90; no flag for the swaps nobody counted
+    assert [d.id for d in card.dimensions] == ["lead_only"] and card.total == Decimal("90")
+    assert card.flags == []
+
+
+def test_an_indicator_may_score_a_named_formula():
+    body = GAME_SUPPORT + """
+[[dimension]]
+id = "qc"
+max = 10
+weight = 10
+  [[dimension.indicator]]
+  id = "qc_band"
+  metric = "qc_factor"
+  rule = "bands"
+  bands = [ { ge = 1, points = 10 }, { lt = 1, points = 0 } ]
+"""
+    s = scheme(body.replace("max = 500\n", "max = 500\nweight = 90\n", 1))
+    assert "qc_factor" not in s.metrics()  # computed, not read from a connector
+    card = score(s, {"tickets_handled": 380, "qc_rate": 85, "contribution": 0})
+    assert points(card)["qc_band"] == "10" and card.lines[1].value == Decimal("1.25")

@@ -227,8 +227,11 @@ def compare_scorecard(scheme, card: Scorecard, expect: dict, params) -> list[str
     dims = {d.id: d for d in card.dimensions}
     for did, expected in expect.get("dimensions", {}).items():
         d = dims.get(did)
-        shows = (f"raw {fmt(d.raw)} / {fmt(d.max_points)} × weight {fmt(d.weight)}"
-                 + "".join(f"; {a}" for a in d.adjustments)) if d else not_appraised
+        if d is None:
+            shows = f"not scored: weight 0 for role {card.role}" if card.eligible else not_appraised
+        else:
+            shows = (f"raw {fmt(d.raw)} / {fmt(d.max_points)} × weight {fmt(d.weight)}"
+                     + "".join(f"; {a}" for a in d.adjustments))
         check(f"dimensions.{did}", expected, d.points if d else None, shows)
     lines = {ln.indicator: ln for ln in card.lines}
     for iid, expected in expect.get("indicators", {}).items():

@@ -124,7 +124,8 @@ class DeclarativeScheme:
     def metrics(self) -> set[str]:
         out = {m for d in self.dimensions for i in d.indicators for m in i.inputs()}
         out |= {f.metric for f in self.flags} | {x.metric for x in self.exclusions} | self.formula_reads
-        return out | (self.pay.metrics() if self.pay else set())
+        out |= self.pay.metrics() if self.pay else set()
+        return out - {d.name for d in self.formulas}  # a named formula is computed, not read
 
     def history_periods(self) -> int:
         """How many earlier periods the streak rules read."""
@@ -248,6 +249,9 @@ class DeclarativeScheme:
         self._derive(card, env)
         total = Decimal(0)
         for d in self.dimensions:
+            weight = d.weight_by_role.get(role, d.weight)
+            if weight == 0:  # another role's dimension: not scored, so its figures are not asked for
+                continue
             raw = sum((self._line(card, d, ind, env, params).points for ind in d.indicators), Decimal(0))
             adjustments = []
             if d.combine == "mean":
@@ -261,7 +265,6 @@ class DeclarativeScheme:
             if raw > d.cap:
                 adjustments.append(f"{fmt(raw)} capped at {fmt(d.cap)}")
                 raw = d.cap
-            weight = d.weight_by_role.get(role, d.weight)
             # Each dimension is rounded once, so the total is the sum of the figures shown.
             points = (raw / d.max * weight).quantize(self.rounding, ROUND_HALF_UP)
             card.dimensions.append(DimensionResult(d.id, d.name, raw, d.max, weight, points, adjustments))
