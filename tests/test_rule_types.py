@@ -553,3 +553,71 @@ weight = 10
     assert "qc_factor" not in s.metrics()  # computed, not read from a connector
     card = score(s, {"tickets_handled": 380, "qc_rate": 85, "contribution": 0})
     assert points(card)["qc_band"] == "10" and card.lines[1].value == Decimal("1.25")
+
+
+# -- roll-ups (seed 003: department 80% for the manager, 20% for staff; a centre from units 4:3:3) ----
+ROLLUP_HEAD = HEAD + '[roles.manager]\nname = { zh = "主管", en = "Manager" }\n[eligibility]\nprobation = "not_appraised"\n'
+OWN = """
+[[dimension]]
+id = "own"
+max = 100
+  [[dimension.indicator]]
+  id = "own"
+  metric = "own_score"
+  rule = "pro_rata"
+  full_at = 100
+  points = 100
+[[grade]]
+id = "A"
+ge = 80
+[[grade]]
+id = "B"
+lt = 80
+"""
+
+
+def team(s, people: list[tuple[str, str, str, int]], **emp):
+    staff = [Employee(e, e, role, team=team, department="客服部", **(emp if e == "C" else {}))
+             for e, role, team, _ in people]
+    values = {e: {"own_score": MetricValue(e, "2026-10", "own_score", Decimal(v), "t")} for e, _, _, v in people}
+    return {c.employee_id: c for c in parse_scheme(s, "t.toml", RULE_TYPES).score(
+        ScoringContext(OCTOBER, staff, values, {}))}
+
+
+def test_department_score_counts_80_percent_for_the_manager_and_20_for_staff():
+    s = ROLLUP_HEAD + OWN + """
+[[rollup]]
+id = "department"
+group = "department"
+shares = { manager = 80, agent = 20 }
+"""
+    cards = team(s, [("M", "manager", "", 90), ("A", "agent", "", 80), ("B", "agent", "", 70), ("C", "agent", "", 10)],
+                 probation_end=date(2026, 12, 31))
+    # department = mean of the appraised 90, 80, 70 = 80 (C is on probation: not appraised, not counted)
+    # M: 90 × 20% + 80 × 80% = 82 → A;  A: 80 × 80% + 80 × 20% = 80 → A;  B: 70 × 80% + 80 × 20% = 72 → B
+    assert {e: (c.total, c.grade) for e, c in cards.items()} == {
+        "M": (Decimal("82"), "A"), "A": (Decimal("80"), "A"), "B": (Decimal("72"), "B"), "C": (None, None)}
+    assert "department: own 90 × 20% + department 80 × 80% = 82" in cards["M"].notes
+    assert "department 客服部: mean of 3 appraised members' totals = 80" in cards["M"].notes
+
+
+def test_service_centre_from_its_units_4_3_3():
+    s = ROLLUP_HEAD + OWN + """
+[[rollup]]
+id = "centre"
+group = "team"
+units = { "服务办" = 4, "环境" = 3, "秩序" = 3 }
+shares = { manager = 100 }
+"""
+    cards = team(s, [("M", "manager", "服务办", 90), ("A", "agent", "服务办", 80), ("B", "agent", "环境", 70),
+                     ("C", "agent", "秩序", 60), ("D", "agent", "秩序", 80)])
+    # units: 服务办 (90 + 80) / 2 = 85, 环境 70, 秩序 (60 + 80) / 2 = 70
+    # centre = (85 × 4 + 70 × 3 + 70 × 3) / 10 = 76; the centre's manager takes it whole; staff keep their own
+    assert cards["M"].total == Decimal("76") and cards["A"].total == Decimal("80")
+    assert "centre: (85 × 4 + 70 × 3 + 70 × 3) / 10 = 76" in cards["M"].notes
+
+
+def test_a_rollup_share_for_an_unknown_role_is_refused():
+    with pytest.raises(ConfigError, match=r"rollup\[0\]\.shares\.manger: unknown role; did you mean 'manager'"):
+        parse_scheme(ROLLUP_HEAD + OWN + '[[rollup]]\nid = "d"\ngroup = "department"\nshares = { manger = 80 }\n',
+                     "t.toml", RULE_TYPES)

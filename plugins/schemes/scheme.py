@@ -23,11 +23,12 @@ from .expr import Formula
 from .formulas import Derived, compile_formula, evaluate, metric_names, parse_formulas, shown
 from .pay import PayRule, parse_pay
 from .rated import parse_rating_defaults
+from .rollups import Rollup, parse_rollups
 from .streaks import Streak, parse_streaks
 from .rules import INF, Band, Comparison, Num, ParseContext, RuleError, check_bands, fmt, parse_bands, parse_comparison
 
 PARAM_TYPES = {"number", "percent", "money", "int", "bool", "text"}
-TOP_KEYS = {"scheme", "parameters", "metrics", "formulas", "rating", "roles", "dimension", "flag", "streak", "grade",
+TOP_KEYS = {"scheme", "parameters", "metrics", "formulas", "rating", "roles", "dimension", "flag", "streak", "rollup", "grade",
             "pay", "eligibility", "example"}
 HEAD_KEYS = {"id", "name", "version", "source", "notes", "total", "total_floor", "total_factor", "rounding"}
 
@@ -119,6 +120,7 @@ class DeclarativeScheme:
     total_factor: Formula | None = None
     exclusions: list[Exclusion] = field(default_factory=list)
     streaks: list[Streak] = field(default_factory=list)
+    rollups: list[Rollup] = field(default_factory=list)
 
     # -- what the core asks ---------------------------------------------------------------------
     def metrics(self) -> set[str]:
@@ -212,7 +214,17 @@ class DeclarativeScheme:
             raise ConfigError([Problem(self.file, "roles", f"the roster has roles this scheme does not define: "
                                        f"{', '.join(unknown)}; known roles: {', '.join(self.roles)}. Fix the roster "
                                        "or add the role to the scheme")])
-        cards = [self._score_one(e, ctx, params) for e in ctx.employees]
+        scored = [(*self._score_one(e, ctx, params), e) for e in ctx.employees]
+        cards = [c for c, _, _ in scored]
+        for r in self.rollups:
+            groups = {e.id: getattr(e, r.group) for e in ctx.employees}
+            scores, how = r.scores(cards, groups, params)
+            for card in cards:
+                r.blend(card, scores.get("" if r.units else groups[card.employee_id]), self.rounding, params)
+                card.notes += how if card.eligible and card.role in r.shares else []
+        for card, env, emp in scored:
+            if card.eligible:
+                self._finish(card, env, emp, ctx, params)
         if self.streaks:
             self._streaks(cards, ctx, params)
         return cards
@@ -230,7 +242,8 @@ class DeclarativeScheme:
                     card.pay.amount = (card.pay.amount + bonus).quantize(self.pay.rounding, ROUND_HALF_UP)
                     card.pay.explanation += f"; + {fmt(bonus)} ({st.id}) = {card.pay.amount}"
 
-    def _score_one(self, emp, ctx: ScoringContext, params) -> Scorecard:
+    def _score_one(self, emp, ctx: ScoringContext, params) -> tuple[Scorecard, dict]:
+        """The points and total; the names it read (env) go on to _finish."""
         role = self.role_of(emp.role)
         card = Scorecard(emp.id, emp.name, role, ctx.period.label, f"{self.id} {self.version}", True, None, None, None)
         values = ctx.values.get(emp.id, {})
@@ -239,13 +252,13 @@ class DeclarativeScheme:
         if self.probation == "not_appraised" and emp.on_probation(ctx.period.end):
             card.eligible = False
             card.flags.append(Flag("probation", f"on probation until {emp.probation_end}: not appraised this period"))
-            return card
+            return card, env
         for x in self.exclusions:
             value = env.get(x.metric)
             if value is not None and all(c.test(value, params) for c in x.when):
                 card.eligible = False
                 card.flags.append(Flag("not_appraised", f"{x.reason} ({x.metric} = {fmt(value)})"))
-                return card
+                return card, env
         self._derive(card, env)
         total = Decimal(0)
         for d in self.dimensions:
@@ -285,14 +298,17 @@ class DeclarativeScheme:
             card.notes.append(f"total {fmt(total)} raised to the floor {fmt(self.total_floor)}")
             total = self.total_floor
         card.total = total
+        return card, env
+
+    def _finish(self, card: Scorecard, env: dict, emp, ctx: ScoringContext, params) -> None:
+        """Grade, flags and pay, from the final total (after any roll-up blended it)."""
         card.grade = next((g.result_text for g in self.grades if g.contains(card.total, params)), None)
         for f in self.flags:
             value = env.get(f.metric)
             if value is not None and all(c.test(value, params) for c in f.when):
                 card.flags.append(Flag(f.id, f"{f.message} ({f.metric} = {fmt(value)})"))
         if self.pay:
-            card.pay = self.pay.compute(emp, role, ctx.period, card.total, card.grade, env, params)
-        return card
+            card.pay = self.pay.compute(emp, card.role, ctx.period, card.total, card.grade, env, params)
 
     def _evaluate(self, formula: Formula, env: dict, where: str, emp) -> Decimal | None:
         """A formula's value, or None when a metric it reads has no value."""
@@ -531,6 +547,7 @@ def parse_scheme(text: str, file: str, rule_types: dict[str, Any]) -> Declarativ
                                     xspec["reason"]))
 
     streaks = parse_streaks(ctx, data.get("streak"))
+    rollups = parse_rollups(ctx, data.get("rollup"), roles)
 
     errors = [p for p in ctx.problems if p.level == "error"]
     if errors:
@@ -542,7 +559,7 @@ def parse_scheme(text: str, file: str, rule_types: dict[str, Any]) -> Declarativ
         rounding=_coerce("number", head.get("rounding", "0.01")) or Decimal("0.01"), probation=probation,
         examples=list(data.get("example") or []), formulas=formulas, formula_reads=formula_reads, declared=declared,
         total_floor=_coerce("number", head["total_floor"]) if "total_floor" in head else None,
-        total_factor=total_factor, exclusions=exclusions, streaks=streaks)
+        total_factor=total_factor, exclusions=exclusions, streaks=streaks, rollups=rollups)
     problems = scheme.check(scheme.resolve({}))
     if any(p.level == "error" for p in problems):
         raise ConfigError(problems)
