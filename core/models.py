@@ -75,40 +75,53 @@ class PeriodCycle:
     custom: tuple[Period, ...] = ()
 
     def period(self, label: str) -> Period:
-        """The period a label names: '2026-10', '2026-Q3', '2026' or a custom label."""
+        """The period a label names: '2026-10', '2026-Q3', '2026' or a custom label. Any cycle but
+        custom accepts all three forms, so a monthly site can also score a quarter or a year (from
+        its months, where the scheme says so); quarters and years are made of the site's months."""
         if self.kind == "custom":
             for p in self.custom:
                 if p.label == label:
                     return p
             known = ", ".join(p.label for p in self.custom) or "none"
             raise KpiError(f"period {label!r} is not among the custom periods in the config ({known})")
-        if self.kind == "monthly":
-            m = re.fullmatch(r"(\d{4})-(\d{2})", label)
-            if not m or not 1 <= int(m[2]) <= 12:
-                raise KpiError(f"period {label!r}: a monthly period is written YYYY-MM, e.g. 2026-10")
-            year, month = int(m[1]), int(m[2])
-            if self.start_day == 1:
-                last = calendar.monthrange(year, month)[1]
-                return Period(label, date(year, month, 1), date(year, month, last), "monthly", self.timezone)
-            # A period named by the month it ends in: 2026-10 runs 2026-09-26 .. 2026-10-25.
-            prev_year, prev_month = (year - 1, 12) if month == 1 else (year, month - 1)
-            start = date(prev_year, prev_month, min(self.start_day, calendar.monthrange(prev_year, prev_month)[1]))
-            end = date(year, month, min(self.start_day, calendar.monthrange(year, month)[1])) - timedelta(days=1)
-            return Period(label, start, end, "monthly", self.timezone)
-        if self.kind == "quarterly":
-            m = re.fullmatch(r"(\d{4})-Q([1-4])", label)
-            if not m:
-                raise KpiError(f"period {label!r}: a quarterly period is written YYYY-Qn, e.g. 2026-Q3")
+        if m := re.fullmatch(r"(\d{4})-(\d{2})", label):
+            if not 1 <= int(m[2]) <= 12:
+                raise KpiError(f"period {label!r}: the month must be 01 to 12")
+            return self._month(int(m[1]), int(m[2]))
+        if m := re.fullmatch(r"(\d{4})-Q([1-4])", label):
             year, q = int(m[1]), int(m[2])
-            end_month = q * 3
-            return Period(label, date(year, end_month - 2, 1),
-                          date(year, end_month, calendar.monthrange(year, end_month)[1]), "quarterly", self.timezone)
-        if self.kind == "annual":
-            if not re.fullmatch(r"\d{4}", label):
-                raise KpiError(f"period {label!r}: an annual period is written YYYY, e.g. 2026")
-            year = int(label)
-            return Period(label, date(year, 1, 1), date(year, 12, 31), "annual", self.timezone)
-        raise KpiError(f"unknown period cycle {self.kind!r}")
+            return self._span(label, "quarterly", [self._month(year, q * 3 - 2), self._month(year, q * 3)])
+        if re.fullmatch(r"\d{4}", label):
+            return self._span(label, "annual", [self._month(int(label), 1), self._month(int(label), 12)])
+        raise KpiError(f"period {label!r}: write a month as YYYY-MM (2026-10), a quarter as YYYY-Qn (2026-Q3) "
+                       "or a year as YYYY (2026)")
+
+    def _month(self, year: int, month: int) -> Period:
+        label = f"{year:04d}-{month:02d}"
+        if self.start_day == 1:
+            return Period(label, date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1]),
+                          "monthly", self.timezone)
+        # A period named by the month it ends in: 2026-10 runs 2026-09-26 .. 2026-10-25.
+        prev_year, prev_month = (year - 1, 12) if month == 1 else (year, month - 1)
+        start = date(prev_year, prev_month, min(self.start_day, calendar.monthrange(prev_year, prev_month)[1]))
+        end = date(year, month, min(self.start_day, calendar.monthrange(year, month)[1])) - timedelta(days=1)
+        return Period(label, start, end, "monthly", self.timezone)
+
+    def _span(self, label: str, cycle: str, ends: list[Period]) -> Period:
+        return Period(label, ends[0].start, ends[-1].end, cycle, self.timezone)
+
+    def months(self, period: Period) -> list[Period]:
+        """The months a quarter or a year is made of (none for a month or a custom period)."""
+        if period.cycle not in ("quarterly", "annual") or self.kind == "custom":
+            return []
+        year = int(period.label[:4])
+        first = 1 if period.cycle == "annual" else int(period.label[-1]) * 3 - 2
+        last = 12 if period.cycle == "annual" else first + 2
+        return [self._month(year, m) for m in range(first, last + 1)]
+
+    def of_kind(self, kind: str) -> "PeriodCycle":
+        """The same site's cycle of another kind (its quarters, its years)."""
+        return PeriodCycle(kind, self.start_day, self.timezone, self.custom)
 
     def containing(self, day: date) -> Period:
         """The period that a local calendar day falls in."""
@@ -122,9 +135,11 @@ class PeriodCycle:
             if self.start_day != 1 and day.day >= self.start_day:
                 year, month = (year + 1, 1) if month == 12 else (year, month + 1)
             return self.period(f"{year:04d}-{month:02d}")
+        month = self.of_kind("monthly").containing(day)  # quarters and years are made of the site's months
+        year, m = int(month.label[:4]), int(month.label[5:])
         if self.kind == "quarterly":
-            return self.period(f"{day.year:04d}-Q{(day.month - 1) // 3 + 1}")
-        return self.period(f"{day.year:04d}")
+            return self.period(f"{year:04d}-Q{(m - 1) // 3 + 1}")
+        return self.period(f"{year:04d}")
 
     def previous(self, today: date) -> Period:
         """The last complete period before the one containing `today` (what ops usually run)."""

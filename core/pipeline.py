@@ -176,15 +176,21 @@ def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
         phase = "metrics"
         hook.kpi_phase_started(run=info, phase=phase)
         progress.phase(phase)
+        months = p.config.cycle.months(p.period)
+        combine = getattr(p.scheme, "aggregates", lambda cycle: None)(p.period.cycle) if months else None
         with store.transaction() as conn:
             people = appraised(store.employees(conn), p.period)
             if not people:
                 raise KpiError(f"nobody in the roster was employed during {p.period.label}; "
                                "check the roster connector and its hire/leave dates")
-            wanted = metric_definitions(p.host, p.scheme)
-            values = metric_engine.compute(conn, store.record_tables, p.period, [e.id for e in people], wanted)
-            lo, hi = p.period.window()
-            coverage = {k: store.records_in_window(conn, k, lo, hi) for k in sorted({d.kind for d in wanted if d.kind})}
+            if combine:  # the quarter or year is made of its months' stored results, not measured again
+                wanted, values, coverage, parts = [], [], {}, load_parts(store, conn, p.period, months)
+            else:
+                wanted, parts = metric_definitions(p.host, p.scheme), []
+                values = metric_engine.compute(conn, store.record_tables, p.period, [e.id for e in people], wanted)
+                lo, hi = p.period.window()
+                coverage = {k: store.records_in_window(conn, k, lo, hi)
+                            for k in sorted({d.kind for d in wanted if d.kind})}
         warnings = [f"no {kind} records fall in {p.period.label}: the scores that read them count nothing; "
                     f"check the connectors and the period" for kind, n in coverage.items() if n == 0]
         by_employee: dict[str, dict] = {}
@@ -199,7 +205,8 @@ def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
         warnings += [f"no results stored for {label}: rules over consecutive periods cannot count it; run "
                      f"`kpi run --period {label}` first" for label, standing in history if standing is None]
         history = [(label, standing or {}) for label, standing in history]
-        cards = p.scheme.score(ScoringContext(p.period, people, by_employee, dict(p.config.scheme_parameters), history))
+        cards = p.scheme.score(ScoringContext(p.period, people, by_employee, dict(p.config.scheme_parameters), history,
+                                              parts))
 
         phase = "commit"
         hook.kpi_phase_started(run=info, phase=phase)
@@ -235,14 +242,32 @@ def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
 def load_history(store: Store, conn, config: SiteConfig, period: Period, n: int) -> list[tuple[str, dict | None]]:
     """The standings of the n periods before `period`, most recent first (None: never scored)."""
     out, current = [], period
+    cycle = config.cycle if config.cycle.kind == "custom" else config.cycle.of_kind(period.cycle)
     for _ in range(n):
         try:
-            current = config.cycle.containing(current.start - timedelta(days=1))
+            current = cycle.containing(current.start - timedelta(days=1))
         except KpiError:  # a custom cycle with nothing before this period
             break
         rows = store.period_totals(conn, current.label)
         out.append((current.label, None if rows is None else standings(rows)))
     return out
+
+
+def load_parts(store: Store, conn, period: Period, months: list[Period]) -> list[tuple[str, dict]]:
+    """The stored standings of every month of a quarter or year; a month never scored is an error,
+    since a result made of part of the months would be wrong without saying so."""
+    parts, missing = [], []
+    for month in months:
+        rows = store.period_totals(conn, month.label)
+        if rows is None:
+            missing.append(month.label)
+        else:
+            parts.append((month.label, standings(rows)))
+    if missing:
+        raise KpiError(f"{period.label} is made of its months' results, and {', '.join(missing)} "
+                       f"{'has' if len(missing) == 1 else 'have'} none stored: run "
+                       + " and ".join(f"`kpi run --period {m}`" for m in missing) + " first")
+    return parts
 
 
 def _card_row(card: Scorecard) -> dict[str, Any]:

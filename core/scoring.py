@@ -132,6 +132,7 @@ class ScoringContext:
     values: dict[str, dict[str, MetricValue]]  # employee id -> metric id -> value
     parameters: dict[str, Any]  # the site's overrides; the scheme applies its own defaults
     history: list[tuple[str, dict[str, Standing]]] = field(default_factory=list)  # (period label, standings)
+    parts: list[tuple[str, dict[str, Standing]]] = field(default_factory=list)  # a quarter's or year's months
 
 
 @runtime_checkable
@@ -154,3 +155,6 @@ class Scheme(Protocol):
 
     # Optional: `history_periods() -> int`, how many earlier periods' standings score() reads
     # (multi-period rules); the pipeline then fills ScoringContext.history from the store.
+    # Optional: `aggregates(cycle) -> str | None`: for "quarterly" or "annual", how the scheme makes
+    # that period's result from its months' stored results ("mean", "sum"); the pipeline then fills
+    # ScoringContext.parts instead of computing metrics. None: the period is scored from its own data.

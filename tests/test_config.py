@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from kpi.core.cli import main
 from kpi.core.config import load_config
-from kpi.core.errors import ConfigError
+from kpi.core.errors import ConfigError, KpiError
 from kpi.core.models import PeriodCycle
 from kpi.core.options import Secret
 
@@ -170,3 +170,17 @@ def test_period_window_is_in_the_site_timezone():
     lo, hi = p.window()
     assert lo == 1790784000  # 2026-10-01 00:00 in Asia/Shanghai = 2026-09-30 16:00 UTC
     assert hi - lo == 31 * 86400
+
+
+def test_a_monthly_site_names_its_quarters_and_years_from_its_months():
+    from datetime import date, timedelta
+    cycle = PeriodCycle("monthly", start_day=26)
+    q3 = cycle.period("2026-Q3")
+    # a 26th-to-25th site: 2026-07 runs 2026-06-26 .. 2026-07-25, so Q3 runs 2026-06-26 .. 2026-09-25
+    assert (q3.cycle, q3.start, q3.end) == ("quarterly", date(2026, 6, 26), date(2026, 9, 25))
+    assert [m.label for m in cycle.months(q3)] == ["2026-07", "2026-08", "2026-09"]
+    assert cycle.of_kind("quarterly").containing(q3.start - timedelta(days=1)).label == "2026-Q2"
+    year = cycle.period("2026")
+    assert (year.start, year.end, len(cycle.months(year))) == (date(2025, 12, 26), date(2026, 12, 25), 12)
+    with pytest.raises(KpiError, match="write a month as YYYY-MM"):
+        cycle.period("2026-13-01")

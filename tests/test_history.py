@@ -73,3 +73,32 @@ def test_streaks_follow_the_stored_results_of_earlier_months(demo_site):
     message = next(f["message"] for c in oct_["scorecards"] if c["employee_id"] == e for f in c["flags"]
                    if f["code"] == "low_two")
     assert f"2026-10: {o[e].total.normalize():f}" in message and "2026-09: " in message
+
+
+def test_a_quarter_is_the_mean_of_its_months_stored_results(demo_site):
+    from decimal import ROUND_HALF_UP
+    (demo_site.parent / "quarterly.toml").write_text(
+        PACK.read_text(encoding="utf-8") + '\n[aggregate]\nquarterly = "mean"\n', encoding="utf-8")
+    text = demo_site.read_text(encoding="utf-8").replace('use = "recycling"', 'file = "quarterly.toml"')
+    demo_site.write_text(text, encoding="utf-8")
+
+    early = CliRunner().invoke(main, ["run", "--config", str(demo_site), "--period", "2026-Q3"])
+    assert early.exit_code == 1
+    assert "2026-Q3 is made of its months' results, and 2026-07, 2026-08, 2026-09 have none stored" in early.output
+
+    months = {m: table(run(demo_site, m)) for m in ("2026-07", "2026-08", "2026-09")}
+    quarter = run(demo_site, "2026-Q3")
+    assert quarter["period"] == "2026-Q3"
+    for card in quarter["scorecards"]:
+        standing = [months[m].get(card["employee_id"]) for m in months]  # absent: not yet employed
+        got = [st.total for st in standing if st is not None and st.eligible]
+        if not got:
+            assert not card["eligible"]
+            continue
+        want = (sum(got, Decimal(0)) / len(got)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        assert Decimal(card["total"]) == want, card["employee_id"]
+        note = card["notes"][0]
+        assert card["pay"] is None and note.startswith("2026-Q3 = mean of ") and f"= {want.normalize():f}" in note
+        for m, st in zip(months, standing):
+            shown = f"{m} {st.total.normalize():f}" if st is not None and st.eligible else m
+            assert shown in note, (card["employee_id"], m, note)

@@ -28,7 +28,7 @@ from .streaks import Streak, parse_streaks
 from .rules import INF, Band, Comparison, Num, ParseContext, RuleError, check_bands, fmt, parse_bands, parse_comparison
 
 PARAM_TYPES = {"number", "percent", "money", "int", "bool", "text"}
-TOP_KEYS = {"scheme", "parameters", "metrics", "formulas", "rating", "roles", "dimension", "flag", "streak", "rollup", "grade",
+TOP_KEYS = {"scheme", "parameters", "metrics", "formulas", "rating", "roles", "dimension", "flag", "streak", "rollup", "aggregate", "grade",
             "pay", "eligibility", "example"}
 HEAD_KEYS = {"id", "name", "version", "source", "notes", "total", "total_floor", "total_factor", "rounding"}
 
@@ -121,6 +121,7 @@ class DeclarativeScheme:
     exclusions: list[Exclusion] = field(default_factory=list)
     streaks: list[Streak] = field(default_factory=list)
     rollups: list[Rollup] = field(default_factory=list)
+    aggregate: dict[str, str] = field(default_factory=dict)  # cycle -> "mean" | "sum" of its months' totals
 
     # -- what the core asks ---------------------------------------------------------------------
     def metrics(self) -> set[str]:
@@ -128,6 +129,9 @@ class DeclarativeScheme:
         out |= {f.metric for f in self.flags} | {x.metric for x in self.exclusions} | self.formula_reads
         out |= self.pay.metrics() if self.pay else set()
         return out - {d.name for d in self.formulas}  # a named formula is computed, not read
+
+    def aggregates(self, cycle: str) -> str | None:
+        return self.aggregate.get(cycle)
 
     def history_periods(self) -> int:
         """How many earlier periods the streak rules read."""
@@ -214,6 +218,11 @@ class DeclarativeScheme:
             raise ConfigError([Problem(self.file, "roles", f"the roster has roles this scheme does not define: "
                                        f"{', '.join(unknown)}; known roles: {', '.join(self.roles)}. Fix the roster "
                                        "or add the role to the scheme")])
+        if ctx.parts and self.aggregate.get(ctx.period.cycle):
+            cards = [self._from_months(e, ctx, params) for e in ctx.employees]
+            if self.streaks:
+                self._streaks(cards, ctx, params)
+            return cards
         scored = [(*self._score_one(e, ctx, params), e) for e in ctx.employees]
         cards = [c for c, _, _ in scored]
         for r in self.rollups:
@@ -299,6 +308,27 @@ class DeclarativeScheme:
             total = self.total_floor
         card.total = total
         return card, env
+
+    def _from_months(self, emp, ctx: ScoringContext, params) -> Scorecard:
+        """A quarter's or year's result: the mean or sum of the months in which the person was
+        appraised, and its grade. Pay stays monthly; the result feeds rewards and promotion."""
+        how = self.aggregate[ctx.period.cycle]
+        card = Scorecard(emp.id, emp.name, self.role_of(emp.role), ctx.period.label, f"{self.id} {self.version}",
+                         True, None, None, None)
+        got = [(label, table[emp.id].total) for label, table in ctx.parts
+               if emp.id in table and table[emp.id].eligible and table[emp.id].total is not None]
+        if not got:
+            card.eligible = False
+            card.flags.append(Flag("not_appraised", f"not appraised in any month of {ctx.period.label}"))
+            return card
+        total = sum((t for _, t in got), Decimal(0))
+        total = (total / len(got) if how == "mean" else total).quantize(self.rounding, ROUND_HALF_UP)
+        skipped = [label for label, _ in ctx.parts if label not in dict(got)]
+        card.notes.append(f"{ctx.period.label} = {how} of " + ", ".join(f"{label} {fmt(t)}" for label, t in got)
+                          + f" = {fmt(total)}" + (f" (not appraised in {', '.join(skipped)})" if skipped else ""))
+        card.total = total
+        card.grade = next((g.result_text for g in self.grades if g.contains(total, params)), None)
+        return card
 
     def _finish(self, card: Scorecard, env: dict, emp, ctx: ScoringContext, params) -> None:
         """Grade, flags and pay, from the final total (after any roll-up blended it)."""
@@ -548,6 +578,11 @@ def parse_scheme(text: str, file: str, rule_types: dict[str, Any]) -> Declarativ
 
     streaks = parse_streaks(ctx, data.get("streak"))
     rollups = parse_rollups(ctx, data.get("rollup"), roles)
+    aggregate = data.get("aggregate") or {}
+    ctx.known_keys(aggregate, "aggregate", {"quarterly", "annual"})
+    for cycle, how in aggregate.items():
+        if how not in ("mean", "sum"):
+            ctx.error(f"aggregate.{cycle}", f'expected "mean" or "sum" of the months\' totals, found {how!r}')
 
     errors = [p for p in ctx.problems if p.level == "error"]
     if errors:
@@ -559,7 +594,8 @@ def parse_scheme(text: str, file: str, rule_types: dict[str, Any]) -> Declarativ
         rounding=_coerce("number", head.get("rounding", "0.01")) or Decimal("0.01"), probation=probation,
         examples=list(data.get("example") or []), formulas=formulas, formula_reads=formula_reads, declared=declared,
         total_floor=_coerce("number", head["total_floor"]) if "total_floor" in head else None,
-        total_factor=total_factor, exclusions=exclusions, streaks=streaks, rollups=rollups)
+        total_factor=total_factor, exclusions=exclusions, streaks=streaks, rollups=rollups,
+        aggregate={c: h for c, h in aggregate.items() if c in ("quarterly", "annual")})
     problems = scheme.check(scheme.resolve({}))
     if any(p.level == "error" for p in problems):
         raise ConfigError(problems)
