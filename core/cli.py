@@ -13,7 +13,7 @@ from . import __version__
 from .config import SiteConfig, bind_plugins, load_config
 from .errors import ConfigError, KpiError
 from .options import did_you_mean
-from .pipeline import Progress, host_for, resolve_scheme, run as run_pipeline
+from .pipeline import Progress, host_for, resolve_scheme, run as run_pipeline, unknown_metrics
 from .plugins import make_host
 from .scoring import Scorecard
 from .text import render_description, table as _table
@@ -213,12 +213,13 @@ def scheme_show(id_or_file: str, as_json: bool):
 def scheme_check(id_or_file: str, as_json: bool):
     """Check a scheme: every problem in the file, with its key path, then its worked examples
     ([[example]]). Exit 1 on an error or a failed example; warnings alone pass."""
+    host = make_host()
     try:
-        found = _find_scheme(make_host(), id_or_file, "check", "lint", "run_examples")
+        found = _find_scheme(host, id_or_file, "check", "lint", "run_examples")
     except ConfigError as exc:  # a file that does not parse: its problems are the report
         found, problems, results = None, exc.problems, None
     else:
-        problems, results = found.lint(), found.run_examples()
+        problems, results = found.lint() + unknown_metrics(found, host), found.run_examples()
     ok = not any(p.level == "error" for p in problems) and all(r.passed for r in results or [])
     if as_json:
         click.echo(json.dumps({

@@ -78,11 +78,21 @@ def resolve_scheme(config: SiteConfig, host: Host) -> Scheme:
     problems = [Problem(file, p.key, p.message, p.level) for p in problems]
     if any(p.level == "error" for p in problems):
         raise ConfigError(problems)
-    unknown = sorted(scheme.metrics() - set(host.metrics.names()) - set(declared_metrics(scheme)))
+    unknown = unknown_metrics(scheme, host)
     if unknown:
-        raise PluginError(f"scheme {scheme.id!r} reads metrics no plugin defines: {', '.join(unknown)}; "
-                          "a pack declares the figures a connector supplies in [metrics]")
+        raise ConfigError(unknown)
     return scheme
+
+
+def unknown_metrics(scheme: Scheme, host: Host) -> list[Problem]:
+    """A problem for each metric the scheme reads that no plugin defines and the scheme does not declare."""
+    unknown = sorted(scheme.metrics() - set(host.metrics.names()) - set(declared_metrics(scheme)))
+    known = sorted(set(host.metrics.names()) | set(declared_metrics(scheme)))
+    where = getattr(scheme, "metric_key", lambda m: "")
+    from .options import did_you_mean
+    return [Problem(getattr(scheme, "file", scheme.id), where(m), f"reads the metric {m!r}, which no plugin "
+                    f"defines and the scheme does not declare (in [metrics.{m}], for a figure a connector "
+                    f"supplies){did_you_mean(m, known)}") for m in unknown]
 
 
 def declared_metrics(scheme: Scheme) -> dict[str, MetricDefinition]:

@@ -330,3 +330,12 @@ combine = "mean"
     assert "total 100 × key_score / 100;" in out
     assert "1. bonus  (max 100, combine mean)" in out
     assert "tickets_handled  formula  tickets_handled / 4; floor 0, cap 100" in out
+
+
+def test_a_metric_no_plugin_defines_is_an_error_with_the_indicator_and_a_suggestion(tmp_path):
+    path = write(tmp_path, RECYCLING.read_text(encoding="utf-8").replace('metric = "csat_rate"', 'metric = "csat_rat"'))
+    result = kpi("scheme", "check", path)
+    assert result.exit_code == 1
+    assert (f"error: {path}: dimension[0].indicator[0]: reads the metric 'csat_rat', which no plugin defines and "
+            "the scheme does not declare (in [metrics.csat_rat], for a figure a connector supplies); "
+            "did you mean 'csat_rate'?") in result.output

@@ -137,6 +137,15 @@ class DeclarativeScheme:
         """How many earlier periods the streak rules read."""
         return max((st.periods - 1 for st in self.streaks), default=0)
 
+    def metric_key(self, metric: str) -> str:
+        """The key path of the first place that reads a metric, for errors."""
+        places = [(i.where, set(i.inputs())) for d in self.dimensions for i in d.indicators]
+        places += [(f"flag[{n}]", {f.metric}) for n, f in enumerate(self.flags)]
+        places += [(f"eligibility.exclude[{n}]", {x.metric}) for n, x in enumerate(self.exclusions)]
+        places += [(f"formulas.{d.name}", d.formula.names) for d in self.formulas]
+        places += [("pay", self.pay.metrics())] if self.pay else []
+        return next((key for key, reads in places if metric in reads), "")
+
     def declared_metrics(self) -> list[MetricDefinition]:
         """Metrics the pack declares in [metrics]: values a connector supplies per employee. A
         plugin's definition of the same id takes precedence."""
