@@ -1,7 +1,8 @@
 """Every built-in pack's worked examples pass twice: through `kpi scheme check`, and through a full
 `kpi run` on CSV inputs — a roster row for the example's person and a `metric_value` file with its
 figures, pulled, stored, aggregated and scored by the real pipeline, then compared figure by figure
-with what the example expects.
+with what the example expects. An example's earlier results (`history`, for streak rules) are
+stored first as those periods' current runs, as an earlier `kpi run` would have left them.
 
 In the run, every figure the pack reads arrives as a supplied value: the site disables the plugin
 that computes metrics from raw records and loads a local plugin module that declares them supplied
@@ -20,6 +21,7 @@ from kpi.core import pipeline
 from kpi.core.cli import main
 from kpi.core.config import load_config
 from kpi.core.plugins import make_host
+from kpi.core.store import Store
 from kpi.plugins.schemes.examples import ExampleReader, compare_scorecard
 
 HOST = make_host(load_entrypoints=False)
@@ -88,12 +90,30 @@ def write_site(folder: Path, scheme, reader: ExampleReader) -> Path:
     return folder / "site.toml"
 
 
+def store_history(config, reader: ExampleReader) -> None:
+    """The example's earlier results as the store would hold them: each period's current run."""
+    host = make_host(load_entrypoints=False)
+    store = Store.open(config.store_url, [host.record_kinds.get(n) for n in host.record_kinds.names()])
+    try:
+        for label, table in reader.history:
+            st = table[reader.employee.id]
+            run_id = store.start_run(config.period(label), site="history", config_hash="", scheme_id="",
+                                     scheme_version="", plugins=[])
+            row = {"employee_id": reader.employee.id, "eligible": st.eligible, "total": st.total, "grade": None,
+                   "pay_amount": None, "flags": "[]", "breakdown": "{}"}
+            with store.transaction() as conn:
+                store.save_results(conn, run_id, label, [], [row], {})
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("scheme_id,index", CASES, ids=[f"{s}-{i}" for s, i in CASES])
 def test_each_example_through_a_full_run_on_csv_inputs(scheme_id, index, tmp_path):
     scheme = HOST.schemes()[scheme_id].item
     reader = ExampleReader(scheme, index, scheme.examples[index])
     assert not reader.problems
     config = load_config(write_site(tmp_path, scheme, reader))
+    store_history(config, reader)
     outcome = pipeline.run(config)
     assert outcome.sources[1]["rejected"] == 0
     card = next(c for c in outcome.scorecards if c.employee_id == reader.employee.id)

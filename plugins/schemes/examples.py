@@ -10,6 +10,8 @@ parameters = { pay_base_key_account = 400 }     # optional: a site's overrides, 
 employee = { hire_date = 2026-10-12, leave_date = 2026-10-20, probation_end = 2026-12-31 }  # optional dates
 inputs = { csat_rate = 77.42, valid_complaints = 1, absent_days = 4 }
   # metric id -> number (or "77.42"); a metric the scheme reads that is not listed here has no data
+history = [ { period = "2026-09", total = 33 }, { period = "2026-08", total = "not appraised" } ]
+  # optional, most recent first: the person's earlier results, for [[streak]] rules over totals
 
   [example.expect]                  # every key optional; only what is given is compared
   total = 31                        # numbers compare exactly as decimals: 83.17 == "83.17" == 83.170
@@ -35,11 +37,11 @@ from typing import Any
 from kpi.core.errors import ConfigError, KpiError, Problem
 from kpi.core.models import Employee, MetricValue, PeriodCycle
 from kpi.core.options import did_you_mean
-from kpi.core.scoring import Scorecard, ScoringContext
+from kpi.core.scoring import Scorecard, ScoringContext, Standing
 
 from .rules import ParseContext, fmt
 
-KEYS = {"name", "role", "period", "parameters", "employee", "inputs", "expect"}
+KEYS = {"name", "role", "period", "parameters", "employee", "inputs", "history", "expect"}
 EMPLOYEE_KEYS = {"hire_date", "leave_date", "probation_end"}
 EXPECT_NUMBERS = {"total", "pay", "pay_percent"}
 EXPECT_KEYS = EXPECT_NUMBERS | {"grade", "eligible", "dimensions", "indicators", "flags"}
@@ -73,7 +75,7 @@ def _run(scheme, index: int, spec: Any) -> ExampleResult:
     result = ExampleResult(c.name, index, False, problems=c.problems)
     if any(p.level == "error" for p in c.problems):
         return result
-    ctx = ScoringContext(c.period, [c.employee], {"EX": c.values}, c.parameters)
+    ctx = ScoringContext(c.period, [c.employee], {"EX": c.values}, c.parameters, c.history)
     try:
         result.scorecard = scheme.score(ctx)[0]
     except ConfigError as exc:
@@ -95,7 +97,7 @@ class ExampleReader:
         self.ctx = ParseContext(scheme.file, scheme.parameters)  # its error() and known_keys() collect problems
         self.problems = self.ctx.problems
         self.name, self.expect, self.parameters = f"example {index}", {}, {}
-        self.period, self.employee, self.values = None, None, {}
+        self.period, self.employee, self.values, self.history = None, None, {}, []
         if not isinstance(spec, dict):
             self.ctx.error(self.where, "expected a table: write each example as [[example]] with name, role and inputs")
             return
@@ -111,6 +113,7 @@ class ExampleReader:
                           if p.level == "error"]
         self._employee(self._table(spec, "employee"), spec.get("role"))
         self._inputs(self._table(spec, "inputs"))
+        self._history(spec.get("history", []))
         self.expect = self._table(spec, "expect")
         self._expect(self.expect)
 
@@ -158,6 +161,26 @@ class ExampleReader:
             value = self._number(raw, where)
             if value is not None and metric in metrics:
                 self.values[metric] = MetricValue("EX", label, metric, value, "example")
+
+    def _history(self, items: Any) -> None:
+        """Earlier periods' results of this one person (rank 1 of 1: place streaks need a team)."""
+        where = f"{self.where}.history"
+        if not isinstance(items, list):
+            self.ctx.error(where, 'expected a list such as [ { period = "2026-09", total = 33 } ]')
+            return
+        for i, item in enumerate(items):
+            w = f"{where}[{i}]"
+            if not isinstance(item, dict) or not isinstance(item.get("period"), str) or "total" not in item:
+                self.ctx.error(w, 'expected { period = "2026-09", total = 33 } (or total = "not appraised")')
+                continue
+            self.ctx.known_keys(item, w, {"period", "total"})
+            if item["total"] == "not appraised":
+                standing = Standing(False, None, None, 0)
+            else:
+                total = self._number(item["total"], f"{w}.total")
+                standing = Standing(True, total, 1, 1) if total is not None else None
+            if standing is not None:
+                self.history.append((item["period"], {"EX": standing}))
 
     def _number(self, raw: Any, where: str) -> Decimal | None:
         if not isinstance(raw, bool) and isinstance(raw, (int, float, str)):
