@@ -122,6 +122,33 @@ def run(config_path: Path, period: str | None, as_json: bool):
                                    + "\n  ".join(outcome.export_failures))
 
 
+@main.command("export")
+@config_option
+@click.option("--period", "-p", help="The period, e.g. 2026-10 (default: the config's, else the last complete one).")
+@click.option("--exporter", "-e", "only", multiple=True, help="Only this exporter (repeat for more).")
+@click.option("--dry-run", is_flag=True, help="Show what would be sent; send and record nothing.")
+@json_option
+@user_errors
+def export_command(config_path: Path, period: str | None, only: tuple[str, ...], dry_run: bool, as_json: bool):
+    """Send the period's stored results again: what is new or changed since the last delivery goes
+    out (a partial export resumes; a changed result is sent as a correction), nothing twice."""
+    from .pipeline import export
+    config = load_config(config_path)
+    run_id, reports = export(config, period, only=list(only), dry_run=dry_run, progress=TerminalProgress(as_json))
+    if as_json:
+        click.echo(json.dumps({"run_id": run_id, "dry_run": dry_run, "exports": [r.to_dict() for r in reports]},
+                              ensure_ascii=False, indent=2))
+    else:
+        verb = "would send" if dry_run else "delivered"
+        for r in reports:
+            click.echo(f"export {r.exporter} (run {run_id}): {len(r.delivered)} {verb}, {len(r.unchanged)} unchanged"
+                       f"{', ' + str(len(r.failed)) + ' failed' if r.failed else ''} → {r.destination}")
+            for emp, why in r.failed.items():
+                click.echo(f"  failed {emp}: {why}", err=True)
+    if any(r.failed for r in reports):
+        raise click.ClickException("some deliveries failed; fix the cause and run `kpi export` again to resume")
+
+
 def _safe_url(config: SiteConfig) -> str:
     from sqlalchemy.engine import make_url
     return make_url(config.store_url).render_as_string(hide_password=True)

@@ -6,6 +6,7 @@ leaves the previous run current."""
 
 from __future__ import annotations
 
+import json
 import traceback
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,7 +20,7 @@ from .exporters import ExportReport, Ledger, RunResult
 from .metrics import MetricDefinition
 from .models import Employee, Metric, Period
 from .plugins import Host, make_host
-from .scoring import Scheme, Scorecard, ScoringContext, standings
+from .scoring import Scheme, Scorecard, ScoringContext, scorecard_from_dict, standings
 from .store import Store
 
 PHASES = ("pull", "metrics", "score", "commit", "export")
@@ -236,17 +237,51 @@ def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
     outcome = RunOutcome(run_id, p.period, cards, sources, warnings=warnings)
     hook.kpi_phase_started(run=info, phase="export")
     result = RunResult(run_id, p.period, p.config, p.scheme, cards, {e.id: e for e in people})
-    for name, exporter in p.exporters:
-        progress.phase("export", name)
-        ledger = Ledger(store, name, p.period.label, run_id)
-        try:
-            outcome.exports.append(exporter.export(result, ledger))
-        except Exception as exc:
-            failed = ExportReport(name, "", failed={"*": f"{type(exc).__name__}: {exc}"})
-            outcome.exports.append(failed)
+    outcome.exports = _export(p.exporters, result, store, progress)
     status = "failed" if outcome.export_failures else "succeeded"
     hook.kpi_run_finished(run=info, status=status, error="; ".join(outcome.export_failures) or None)
     return outcome
+
+
+def _export(exporters: list[tuple[str, Any]], result: RunResult, store: Store, progress: Progress,
+            dry_run: bool = False) -> list[ExportReport]:
+    """Each exporter in turn; one that fails is reported and the others still run."""
+    reports = []
+    for name, exporter in exporters:
+        progress.phase("export", name)
+        ledger = Ledger(store, name, result.period.label, result.run_id, dry_run=dry_run)
+        try:
+            reports.append(exporter.export(result, ledger))
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, KpiError) else f"{type(exc).__name__}: {exc}"
+            reports.append(ExportReport(name, "", failed={"*": message}))
+    return reports
+
+
+def export(config: SiteConfig, period_label: str | None = None, *, only: list[str] | None = None,
+           dry_run: bool = False, host: Host | None = None, progress: Progress | None = None) -> tuple[int, list[ExportReport]]:
+    """Send the period's current results again, without pulling or scoring: what is new or changed
+    since the last delivery goes out (a partial export resumes), the rest is not sent twice.
+    `dry_run` reports what would be sent and sends nothing. Returns the run id and the reports."""
+    p = prepare(config, period_label, host)
+    unknown = sorted(set(only or ()) - {name for name, _ in p.exporters})
+    if unknown:
+        from .options import did_you_mean
+        raise KpiError(f"no exporter named {unknown[0]!r} in the config"
+                       f"{did_you_mean(unknown[0], [n for n, _ in p.exporters])}")
+    exporters = [(n, e) for n, e in p.exporters if not only or n in only]
+    store = Store.open(config.store_url, [p.host.record_kinds.get(n) for n in p.host.record_kinds.names()])
+    try:
+        with store.transaction() as conn:
+            run = store.current_run(conn, p.period.label)
+            if run is None:
+                raise KpiError(f"{p.period.label} has no stored results to export; run: kpi run --period {p.period.label}")
+            cards = [scorecard_from_dict(json.loads(c["breakdown"])) for c in store.scorecards(conn, run["id"])]
+            people = {e.id: e for e in store.employees(conn)}
+        result = RunResult(run["id"], p.period, config, p.scheme, cards, people)
+        return run["id"], _export(exporters, result, store, progress or Progress(), dry_run)
+    finally:
+        store.close()
 
 
 def load_history(store: Store, conn, config: SiteConfig, period: Period, n: int) -> list[tuple[str, dict | None]]:
@@ -281,8 +316,6 @@ def load_parts(store: Store, conn, period: Period, months: list[Period]) -> list
 
 
 def _card_row(card: Scorecard) -> dict[str, Any]:
-    import json
-
     return {"employee_id": card.employee_id, "eligible": card.eligible, "total": card.total, "grade": card.grade,
             "pay_amount": card.pay.amount if card.pay else None,
             "flags": json.dumps([f.code for f in card.flags]),

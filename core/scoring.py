@@ -81,6 +81,24 @@ class Scorecard:
         return out
 
 
+def _dec(value) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def scorecard_from_dict(d: dict[str, Any]) -> Scorecard:
+    """A scorecard back from its stored or JSON form (Scorecard.to_dict), figures exact."""
+    pay = d.get("pay")
+    return Scorecard(
+        d["employee_id"], d["name"], d["role"], d["period"], d["scheme"], d["eligible"], _dec(d["total"]), d["grade"],
+        Pay(Decimal(pay["base"]), Decimal(pay["percent"]), Decimal(pay["amount"]), pay["currency"], pay["explanation"])
+        if pay else None,
+        [Line(**dict(ln, value=_dec(ln["value"]), points=Decimal(ln["points"]), max_points=_dec(ln["max_points"])))
+         for ln in d["lines"]],
+        [DimensionResult(**dict(x, raw=Decimal(x["raw"]), max_points=Decimal(x["max_points"]),
+                                weight=Decimal(x["weight"]), points=Decimal(x["points"]))) for x in d["dimensions"]],
+        [Flag(**f) for f in d["flags"]], list(d["notes"]))
+
+
 def _plain(obj):
     """JSON-ready: Decimals as strings, so no figure is rounded by a float on the way out."""
     if isinstance(obj, Decimal):

@@ -36,5 +36,15 @@ def _exact_ids(conn: Connection) -> None:
                                  f"CHARACTER SET utf8mb4 COLLATE {s.BINARY_COLLATION} {null}")
 
 
+def _ledger_keys(conn: Connection) -> None:
+    """Schema 3: the export ledger records idempotency keys, corrections and failures. Each column is
+    added only if missing, so on MariaDB (where each ALTER commits) a step cut short can run again."""
+    have = {c["name"] for c in inspect(conn).get_columns("export_ledger")}
+    quote = conn.dialect.identifier_preparer.quote
+    for name, sql_type in (("idempotency_key", "VARCHAR(64)"), ("kind", "VARCHAR(16)"), ("error", "TEXT")):
+        if name not in have:
+            conn.exec_driver_sql(f"ALTER TABLE export_ledger ADD COLUMN {quote(name)} {sql_type}")
+
+
 # version reached -> step; a new schema version adds its step here and bumps schema.SCHEMA_VERSION.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _exact_ids}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _exact_ids, 3: _ledger_keys}

@@ -26,7 +26,7 @@ from ..decimals import tidy
 from ..records import RecordKind
 
 # Bumped by every change to the tables below; core/store/migrations.py upgrades older stores.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 BINARY_COLLATION = "utf8mb4_bin"
 
@@ -181,8 +181,12 @@ export_ledger = Table(
     Column("payload_hash", String(64), nullable=False),
     Column("destination", Text, nullable=False),
     Column("remote_id", String(255)),
-    Column("status", String(16), nullable=False),  # delivered, failed
+    Column("status", String(16), nullable=False),  # sending (outcome unknown until delivered), delivered, failed
     Column("sent_at", BigInteger, nullable=False),
+    # Added in schema 3: the key a receiver deduplicates by, a first delivery or a correction, why it failed.
+    Column("idempotency_key", String(64)),
+    Column("kind", String(16)),
+    Column("error", Text),
     Index("ix_ledger_lookup", "exporter", "period", "employee_id"),
 )
 

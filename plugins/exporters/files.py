@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Iterator
 
+from kpi.core.decimals import tidy
 from kpi.core.exporters import RunResult
 from kpi.core.scoring import Scorecard
 
@@ -30,6 +31,8 @@ def atomic_file(path: Path, mode: str = "w", **kwargs) -> Iterator[IO]:
             os.unlink(tmp)
         raise
 
+
+FEN = Decimal("0.01")  # money to the fen, however the figure was computed or stored
 
 COLUMNS = {
     # id: (Chinese header, English header)
@@ -67,11 +70,11 @@ def payroll_row(card: Scorecard, result: RunResult, columns: list[str]) -> list[
         "team": emp.team if emp else "",
         "role": emp.role if emp else card.role,
         "period": card.period,
-        "total": card.total,
+        "total": tidy(card.total) if card.total is not None else None,
         "grade": card.grade,
-        "pay_percent": card.pay.percent if card.pay else None,
-        "pay_base": card.pay.base.quantize(Decimal("0.01")) if card.pay else None,
-        "performance_pay": card.pay.amount if card.pay else None,
+        "pay_percent": tidy(card.pay.percent) if card.pay else None,
+        "pay_base": card.pay.base.quantize(FEN) if card.pay else None,
+        "performance_pay": card.pay.amount.quantize(FEN) if card.pay else None,
         "flags": "; ".join(f.message for f in card.flags),
     }
     return [_text(values[c]) for c in columns]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kpi.core import hookimpl
 from kpi.core.errors import ConfigError, Problem
-from kpi.core.exporters import ExportReport, Ledger, RunResult, payload_hash
+from kpi.core.exporters import ExportReport, Ledger, RunResult
 from kpi.core.options import Option
 
 from .files import COLUMNS, DEFAULT_COLUMNS, atomic_file, headers, payroll_row
@@ -39,22 +39,17 @@ class PayrollCsv:
         path = self.destination(result.period.label)
         columns = self.opts["columns"]
         report = ExportReport(self.name, str(path))
-        rows, deliveries = [], []
-        for card in sorted(result.scorecards, key=lambda c: c.employee_id):
-            row = payroll_row(card, result, columns)
-            rows.append(row)
-            digest = payload_hash(dict(zip(columns, row)))
-            last = ledger.last_delivered(card.employee_id)
-            if last is not None and last["payload_hash"] == digest and Path(last["destination"]) == path:
-                report.unchanged.append(card.employee_id)
-            else:
-                deliveries.append((card.employee_id, digest, str(path), None))
-                report.delivered.append(card.employee_id)
+        rows = {card.employee_id: payroll_row(card, result, columns) for card in result.scorecards}
+        todo, report.unchanged = ledger.plan({emp: dict(zip(columns, row)) for emp, row in rows.items()}, str(path))
+        report.delivered = [d.employee_id for d in todo]
+        if ledger.dry_run:
+            return report
+        # The file is the whole period, rewritten each time; the ledger says which rows are new or changed.
         with atomic_file(path, "w", encoding="utf-8-sig", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(headers(columns, self.opts["headers"]))
-            writer.writerows(rows)
-        ledger.record(deliveries)
+            writer.writerows(rows[emp] for emp in sorted(rows))
+        ledger.delivered(todo, str(path))
         return report
 
 
