@@ -69,7 +69,9 @@ def test_unknown_plugin_lists_the_installed_ones(demo_site):
     edit(demo_site, 'use = "payroll_csv"', 'use = "payrol_csv"')
     code, problems = validate(demo_site)
     assert code == 1 and len(problems) == 1
-    assert "exporter[0].use: unknown exporter 'payrol_csv'; did you mean 'payroll_csv'? (installed: payroll_csv" in problems[0]
+    assert "exporter[0].use: unknown exporter 'payrol_csv'; did you mean 'payroll_csv'? (installed: " in problems[0]
+    installed = problems[0].split("(installed: ")[1].rstrip(")").split(", ")
+    assert "payroll_csv" in installed and installed == sorted(installed)
 
 
 def test_unknown_scheme(demo_site):

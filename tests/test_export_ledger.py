@@ -20,40 +20,44 @@ def kpi(*args: str) -> dict:
     return json.loads(result.stdout)
 
 
+def payroll(out: dict) -> dict:
+    return next(e for e in out["exports"] if e["exporter"] == "payroll")
+
+
 def ledger(site: Path) -> list[dict]:
     engine = sa.create_engine(f"sqlite:///{site.parent / 'kpi.sqlite'}")
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT employee_id, run_id, status, kind, idempotency_key FROM export_ledger "
-                                    "ORDER BY id")).mappings().all()
+                                    "WHERE exporter = 'payroll' ORDER BY id")).mappings().all()
     engine.dispose()
     return [dict(r) for r in rows]
 
 
 def test_a_result_is_delivered_once_and_a_changed_one_once_as_a_correction(demo_site):
     first = kpi("run", "--config", str(demo_site))
-    assert first["exports"][0]["delivered"] == 30
+    assert payroll(first)["delivered"] == 30
     rows = ledger(demo_site)
     assert len(rows) == 30 and {r["status"] for r in rows} == {"delivered"} and {r["kind"] for r in rows} == {"new"}
-    payroll = demo_site.parent / "out" / "payroll-2026-10.csv"
-    before = payroll.read_bytes()
+    csv_file = demo_site.parent / "out" / "payroll-2026-10.csv"
+    before = csv_file.read_bytes()
 
     # The same results again — by a re-run and by `kpi export` — deliver nothing.
     again = kpi("run", "--config", str(demo_site))
-    assert (again["exports"][0]["delivered"], again["exports"][0]["unchanged"]) == (0, 30)
+    assert (payroll(again)["delivered"], payroll(again)["unchanged"]) == (0, 30)
     resent = kpi("export", "--config", str(demo_site))
-    assert resent["exports"][0]["delivered"] == 0 and len(ledger(demo_site)) == 30
-    assert payroll.read_bytes() == before
+    assert payroll(resent)["delivered"] == 0 and len(ledger(demo_site)) == 30
+    assert csv_file.read_bytes() == before
 
     # QC corrects E011's teamwork rating from 2 to 3: exactly one correction, for E011.
     figures = demo_site.parent / "data" / "department_figures.csv"
     figures.write_text(figures.read_text(encoding="utf-8").replace("E011,2026-10,92%,85.7%,0,2",
                                                                    "E011,2026-10,92%,85.7%,0,3"), encoding="utf-8")
     corrected = kpi("run", "--config", str(demo_site))
-    assert (corrected["exports"][0]["delivered"], corrected["exports"][0]["unchanged"]) == (1, 29)
+    assert (payroll(corrected)["delivered"], payroll(corrected)["unchanged"]) == (1, 29)
     new = ledger(demo_site)[30:]
     assert [(r["employee_id"], r["kind"], r["run_id"]) for r in new] == [("E011", "correction", corrected["run_id"])]
     # E011: teamwork 3 → 6 instead of 4: total 33, still D and the 75% floor: pay unchanged, the total corrected
-    line = next(ln for ln in payroll.read_text(encoding="utf-8-sig").splitlines() if ln.startswith("E011,"))
+    line = next(ln for ln in csv_file.read_text(encoding="utf-8-sig").splitlines() if ln.startswith("E011,"))
     assert ",33,D,75,300.00,225.00," in line
     keys = [r["idempotency_key"] for r in ledger(demo_site) if r["employee_id"] == "E011"]
     assert len(set(keys)) == 2  # a different payload, a different key
@@ -61,13 +65,13 @@ def test_a_result_is_delivered_once_and_a_changed_one_once_as_a_correction(demo_
 
 def test_a_dry_run_sends_and_records_nothing(demo_site):
     kpi("run", "--config", str(demo_site))
-    payroll = demo_site.parent / "out" / "payroll-2026-10.csv"
-    payroll.unlink()
+    csv_file = demo_site.parent / "out" / "payroll-2026-10.csv"
+    csv_file.unlink()
     dry = kpi("export", "--config", str(demo_site), "--dry-run")
-    assert dry["dry_run"] and dry["exports"][0]["unchanged"] == 30
-    assert not payroll.exists() and len(ledger(demo_site)) == 30
+    assert dry["dry_run"] and payroll(dry)["unchanged"] == 30
+    assert not csv_file.exists() and len(ledger(demo_site)) == 30
     kpi("export", "--config", str(demo_site))
-    assert payroll.exists()  # the file is the whole period: written again, and nothing recorded twice
+    assert csv_file.exists()  # the file is the whole period: written again, and nothing recorded twice
     assert len(ledger(demo_site)) == 30
 
 
