@@ -24,6 +24,10 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("records", "kpi.core.builtin_records"),
     ("service-metrics", "kpi.plugins.metrics.service"),
     ("csv", "kpi.plugins.connectors.csv_files"),
+    ("zendesk", "kpi.plugins.connectors.zendesk"),
+    ("freshdesk", "kpi.plugins.connectors.freshdesk"),
+    ("zammad", "kpi.plugins.connectors.zammad"),
+    ("rest_json", "kpi.plugins.connectors.rest_json"),
     ("declarative-schemes", "kpi.plugins.schemes.declarative"),
     ("payroll-csv", "kpi.plugins.exporters.payroll_csv"),
 )
