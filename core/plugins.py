@@ -28,6 +28,10 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("freshdesk", "kpi.plugins.connectors.freshdesk"),
     ("zammad", "kpi.plugins.connectors.zammad"),
     ("rest_json", "kpi.plugins.connectors.rest_json"),
+    ("xlsx", "kpi.plugins.connectors.xlsx_files"),
+    ("punches", "kpi.plugins.connectors.punches"),
+    ("dingtalk-attendance", "kpi.plugins.connectors.dingtalk"),
+    ("wecom-checkin", "kpi.plugins.connectors.wecom"),
     ("declarative-schemes", "kpi.plugins.schemes.declarative"),
     ("payroll-csv", "kpi.plugins.exporters.payroll_csv"),
 )

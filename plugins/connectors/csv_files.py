@@ -7,16 +7,14 @@ import codecs
 import csv
 import io
 from pathlib import Path
-from typing import Iterator
 
 from kpi.core import hookimpl
 from kpi.core.errors import InputError
 from kpi.core.options import Option
 
-from .tabular import TABULAR_OPTIONS, Cells, Reader, load
+from .tabular import TABULAR_OPTIONS, Reader, csv_cells, load
 
 SNIFF_BYTES = 1 << 20
-PROGRESS_EVERY = 10_000  # rows between progress reports
 
 
 def detect_encoding(path: Path) -> str:
@@ -63,7 +61,7 @@ class CsvConnector:
                     headers = [h.strip() for h in next(rows)]
                 except StopIteration:
                     raise InputError(f"{path}: the file is empty; it needs a header row") from None
-                cells = _cells(rows, headers, reader, lambda: sink.progress(raw.tell(), size))
+                cells = csv_cells(rows, headers, reader, lambda: sink.progress(raw.tell(), size))
                 load(reader, headers, cells, sink.store.kinds)
                 sink.progress(size, size)
         except UnicodeDecodeError as exc:
@@ -71,19 +69,6 @@ class CsvConnector:
                              "save the file as UTF-8, or set encoding on the connector") from None
         except csv.Error as exc:
             raise InputError(f"{path}: line {rows.line_num}: {exc}") from None
-
-
-def _cells(rows, headers: list[str], reader: Reader, report_progress) -> Iterator[Cells]:
-    width = len(headers)
-    for n, cells in enumerate(rows, 1):
-        if n % PROGRESS_EVERY == 0:
-            report_progress()
-        if not cells or all(not c.strip() for c in cells):
-            continue  # blank lines are not records
-        if len(cells) != width:
-            reader.problem(rows.line_num, f"has {len(cells)} fields, the header has {width}")
-            continue
-        yield Cells(rows.line_num, dict(zip(headers, cells)))
 
 
 @hookimpl

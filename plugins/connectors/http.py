@@ -138,6 +138,11 @@ class HttpClient:
     def __exit__(self, *exc) -> None:
         self.session.close()
 
+    def hide(self, secret: str) -> None:
+        """Never show `secret` in an error or log line (a token this client was handed later)."""
+        if secret:
+            self._secrets = sorted({*self._secrets, secret}, key=len, reverse=True)
+
     def scrub(self, text: str) -> str:
         """`text` with every credential this client sends replaced by ***."""
         for secret in self._secrets:

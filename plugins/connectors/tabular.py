@@ -4,7 +4,11 @@ file-based connector so they read the same way."""
 
 from __future__ import annotations
 
+import csv
+import io
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from kpi.core.errors import InputError
@@ -14,6 +18,7 @@ from kpi.core.records import Field
 from kpi.core.values import ValueProblem, parse_value
 
 MAX_LISTED = 50  # bad rows listed in one error; the count says how many more
+PROGRESS_EVERY = 10_000  # rows between progress reports
 
 # Options every file-based connector takes, whatever the file format.
 TABULAR_OPTIONS = {
@@ -50,11 +55,14 @@ class Cells:
 class Reader:
     """Typed rows out of a file's rows, collecting bad rows instead of stopping at the first."""
 
-    def __init__(self, file: str, options: dict[str, Any], timezone: str, sink):
+    def __init__(self, file: str, options: dict[str, Any], timezone: str, sink, *, sheet: str | None = None,
+                 header_row: int = 1):
         self.file = file
         self.options = options
         self.timezone = timezone
         self.sink = sink
+        self.sheet = sheet  # a spreadsheet's worksheet: rows are then named file[sheet]:row
+        self.header_row = header_row
         self.bad: list[str] = []
         self.lines_read = 0
         self._last_line = None
@@ -62,12 +70,17 @@ class Reader:
     def _header(self, field: str) -> str:
         return self.options["columns"].get(field, field)
 
+    def where(self, line: int) -> str:
+        return f"{self.file}[{self.sheet}]:{line}" if self.sheet is not None else f"{self.file}:{line}"
+
     def check_headers(self, headers: Iterable[str], fields: Iterable[Field], extra: Iterable[str] = ()) -> None:
         present = set(headers)
         wanted = [self._header(f.name) for f in fields if f.required] + list(extra)
         missing = [h for h in wanted if h not in present]
         if missing:
-            raise InputError(f"{self.file}: line 1: missing column(s) {', '.join(map(repr, missing))}; the header row "
+            place = (f"sheet {self.sheet!r}, row {self.header_row}" if self.sheet is not None
+                     else f"line {self.header_row}")
+            raise InputError(f"{self.file}: {place}: missing column(s) {', '.join(map(repr, missing))}; the header row "
                              f"has {', '.join(map(repr, headers))}. Rename the column or map it in the "
                              f"connector's columns table")
 
@@ -99,7 +112,7 @@ class Reader:
             yield row.line, out
 
     def problem(self, line: int, reason: str) -> None:
-        where = f"{self.file}:{line}"
+        where = self.where(line)
         if self.options["on_error"] == "skip":
             self.sink.reject(where, reason)
         else:
@@ -137,7 +150,7 @@ def load(reader: Reader, headers: list[str], rows: Iterable[Cells], store_kinds:
 
         def values():
             for line, r in reader.typed(_long(rows, wide, reader), fields if not wide else METRIC_FIELDS):
-                yield {**r, "source_ref": f"{reader.file.rsplit('/', 1)[-1]}:{line}"}
+                yield {**r, "source_ref": reader.where(line).rsplit('/', 1)[-1]}
         sink.metric_values(values(), identity=reader.options.get("identity") or "employee")
         reader.finish()
     else:
@@ -180,3 +193,58 @@ def _long(rows: Iterable[Cells], wide: dict[str, str], reader: Reader) -> Iterat
                 yield Cells(row.line, {reader._header("person"): row.cells.get(person_h, ""),
                                        reader._header("period"): row.cells.get(period_h, ""),
                                        reader._header("metric"): metric, reader._header("value"): text})
+
+
+SHEET_SUFFIXES = (".xlsx", ".xlsm")
+
+
+def decode(path: Path, encoding: str = "auto") -> str:
+    """A whole text file, in `encoding` or (auto) UTF-8 with or without a BOM, else GB18030."""
+    from .csv_files import detect_encoding
+    codec = detect_encoding(path) if encoding == "auto" else encoding
+    try:
+        return path.read_bytes().decode(codec)
+    except LookupError:
+        raise InputError(f"{path}: {codec!r} is not an encoding; use utf-8, utf-8-sig, gb18030 or gbk") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not readable as {codec} ({exc.reason} at byte {exc.start}); "
+                         "save the file as UTF-8, or set encoding on the connector") from None
+
+
+@contextmanager
+def open_table(path: Path, options: dict[str, Any], timezone: str, sink,
+               connector: str) -> Iterator[tuple[Reader, list[str], Iterator[Cells]]]:
+    """A side file a connector reads whole (a leave list, a device export) — a CSV, or an Excel sheet
+    by its suffix — as a Reader, its headers and its rows. `options` are the Reader's, plus
+    optionally encoding and delimiter (CSV) or sheet and header_row (Excel)."""
+    if path.suffix.lower() in SHEET_SUFFIXES:
+        from .xlsx_files import open_sheet
+        header_row = options.get("header_row") or 1
+        with open_sheet(path, options.get("sheet"), header_row, connector) as (title, headers, rows):
+            yield Reader(str(path), options, timezone, sink, sheet=title, header_row=header_row), headers, rows
+        return
+    rows = csv.reader(io.StringIO(decode(path, options.get("encoding") or "auto"), newline=""),
+                      delimiter=options.get("delimiter") or ",")
+    try:
+        headers = [h.strip() for h in next(rows, [])]
+        if not headers:
+            raise InputError(f"{path}: the file is empty; it needs a header row")
+        reader = Reader(str(path), options, timezone, sink)
+        yield reader, headers, csv_cells(rows, headers, reader, lambda: None)
+    except csv.Error as exc:
+        raise InputError(f"{path}: line {rows.line_num}: {exc}") from None
+
+
+def csv_cells(rows, headers: list[str], reader: Reader, report_progress) -> Iterator[Cells]:
+    """The data rows of a csv.reader as Cells, each with its line; blank lines skipped, a row with the
+    wrong number of fields reported to the reader."""
+    width = len(headers)
+    for n, cells in enumerate(rows, 1):
+        if n % PROGRESS_EVERY == 0:
+            report_progress()
+        if not cells or all(not c.strip() for c in cells):
+            continue  # blank lines are not records
+        if len(cells) != width:
+            reader.problem(rows.line_num, f"has {len(cells)} fields, the header has {width}")
+            continue
+        yield Cells(rows.line_num, dict(zip(headers, cells)))
