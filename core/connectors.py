@@ -76,6 +76,14 @@ class Sink:
         self._identity.clear()
         self.report.accepted += len(people)
 
+    def state(self) -> dict[str, str]:
+        """What this connector saved on earlier pulls (a cursor, a bookmark)."""
+        return self.store.connector_state(self.conn, self.connector)
+
+    def save_state(self, values: dict[str, str]) -> None:
+        """Save a cursor or bookmark in the pull's transaction: it is kept only if the pull's records are."""
+        self.store.save_connector_state(self.conn, self.connector, values)
+
     def reject(self, where: str, reason: str) -> None:
         """Record a row the connector skipped (only when the site chose to skip bad rows)."""
         self.report.rejected.append(f"{where}: {reason}")

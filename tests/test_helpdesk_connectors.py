@@ -421,3 +421,38 @@ def test_connectors_declare_documented_options():
         for name, option in cls.options.items():
             assert f"`{name}`" in module.__doc__, f"{module.__name__}: option {name} is not documented"
             assert option.help or name in ("page_param", "first_page", "page_size", "offset_param"), name
+
+
+def test_a_second_pull_reads_from_the_bookmark_and_a_failed_one_leaves_it(tmp_path, httpserver, monkeypatch, waits):
+    serve_zendesk(httpserver)
+    site = zendesk_site(tmp_path, httpserver, monkeypatch, "retries = 0")
+    run(load_config(site))
+    october = epoch("2012-10-01T00:00:00+08:00")
+    state = "SELECT " + '"key", value' + " FROM connector_state WHERE connector = 'zendesk'"
+    # The period is long over: everything up to its end has been read, and that is saved with the records.
+    assert stored(site, state) == [("read_until:2012-09", str(october))]
+
+    httpserver.clear_log()
+    run(load_config(site))
+    first = requests_to(httpserver, "/api/v2/incremental/tickets/cursor.json")[0]
+    (ratings,) = requests_to(httpserver, "/api/v2/satisfaction_ratings")
+    assert first.args["start_time"] == ratings.args["start_time"] == str(october - 7 * 86400)  # the bookmark less the overlap
+    assert len(stored(site, "SELECT id FROM rec_ticket")) == 5  # the first pull's records are all still there
+
+    # A pull that fails stores nothing and does not move the bookmark.
+    (tmp_path / "kpi.sqlite").unlink()
+    httpserver.clear()
+    httpserver.expect_request("/api/v2/incremental/tickets/cursor.json").respond_with_data("down", status=500)
+    with pytest.raises(KpiError):
+        run(load_config(site))
+    assert stored(site, state) == []
+
+    # incremental = false reads the whole window every time.
+    httpserver.clear()
+    serve_zendesk(httpserver)
+    site = zendesk_site(tmp_path, httpserver, monkeypatch, "incremental = false")
+    run(load_config(site))
+    httpserver.clear_log()
+    run(load_config(site))
+    first = requests_to(httpserver, "/api/v2/incremental/tickets/cursor.json")[0]
+    assert first.args["start_time"] == str(SEPT_2012 - 7 * 86400)

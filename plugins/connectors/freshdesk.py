@@ -11,7 +11,7 @@
 | `api_key` | an agent's API key (Profile settings → View API key), as a `"${ENV}"` reference |
 | `ratings` | also read satisfaction ratings (default true) |
 | `neutral` | what a neutral survey answer counts as: `bad` (as Freshdesk's own CSAT report, the default) or `unrated` |
-| `url`, `person`, `priority_map`, `channel_map`, `overlap_days`, `identity`, `timeout`, `retries`, `max_wait` | see :mod:`kpi.plugins.connectors.helpdesk` |
+| `url`, `person`, `priority_map`, `channel_map`, `overlap_days`, `incremental`, `identity`, `timeout`, `retries`, `max_wait` | see :mod:`kpi.plugins.connectors.helpdesk` |
 
 Tickets: ``GET /api/v2/tickets?updated_since=…&include=stats&per_page=100&page=1``, following the
 ``Link: <…>; rel="next"`` header to the end. A ticket becomes a ``ticket`` record: source_id = id,
@@ -34,7 +34,7 @@ from typing import Any
 from kpi.core import hookimpl
 from kpi.core.options import Option
 
-from .helpdesk import VENDOR_OPTIONS, ApiConnector, agent_ids, at, channel, iso_utc, person, priority, store, window
+from .helpdesk import VENDOR_OPTIONS, ApiConnector, agent_ids, at, channel, iso_utc, person, priority, store
 from .http import client_from_options
 from .paging import Paging, pages, path_get
 
@@ -53,8 +53,8 @@ class FreshdeskConnector(ApiConnector):
         "neutral": Option("str", default="bad", choices=("bad", "unrated"),
                           help="what a neutral survey answer counts as in CSAT"),
     }
-    def pull(self, period, sink) -> None:
-        since, _ = window(period, self.opts)
+
+    def read(self, period, sink, since: int, until: int) -> None:
         with client_from_options(self.name, self.opts["url"], self.opts, auth=(self.opts["api_key"].reveal(), "X"),
                                  credentials_hint="the api_key option") as client:
             emails = None

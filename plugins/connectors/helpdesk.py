@@ -7,6 +7,7 @@ Common options:
 |---|---|
 | `url` | the API's base address, e.g. https://acme.zendesk.com |
 | `overlap_days` | days before the period that are read again (default 7), so late changes are picked up: a rating given days after the survey was sent, a ticket solved after the period ended |
+| `incremental` | true (default): a pull reads from where the last successful pull of the same period stopped, less `overlap_days`, so a re-run fetches only what changed (the bookmark is saved with the records, in one transaction); false: the whole window every time |
 | `identity` | the roster's system for the ids in the person field (default: the kind's, `helpdesk`) |
 | `timeout`, `retries`, `max_wait` | see :mod:`kpi.plugins.connectors.http` |
 
@@ -20,6 +21,8 @@ listed in the run report as rejected, with the reason.
 """
 
 from __future__ import annotations
+
+import time
 
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
@@ -37,6 +40,9 @@ DAY = 86_400
 API_OPTIONS = {
     "url": Option("str", required=True, help="the API's base address, e.g. https://acme.zendesk.com"),
     "overlap_days": Option("int", default=7, help="days before the period read again, for late changes"),
+    "incremental": Option("bool", default=True,
+                          help="read from where the last successful pull of this period stopped (less the "
+                               "overlap), not from the period's start; false reads the whole window each time"),
     "identity": Option("str", help="the roster's system for the agent ids (default: helpdesk)"),
     **HTTP_OPTIONS,
 }
@@ -60,6 +66,22 @@ class ApiConnector:
         self.name = name
         self.opts = options
         self.tz = site.timezone
+
+    def pull(self, period: Period, sink) -> None:
+        """Read the period's window — from the bookmark of the last successful pull when there is one
+        — and move the bookmark. The bookmark is saved in the pull's transaction: it moves only when
+        the records it stands for are stored."""
+        started = int(time.time())
+        since, until = window(period, self.opts)
+        key = f"read_until:{period.label}"
+        mark = sink.state().get(key) if self.opts["incremental"] else None
+        if mark is not None:
+            since = max(since, int(mark) - self.opts["overlap_days"] * DAY)
+        self.read(period, sink, since, until)
+        sink.save_state({key: str(min(started, until))})
+
+    def read(self, period: Period, sink, since: int, until: int) -> None:
+        raise NotImplementedError
 
 
 def window(period: Period, options: dict[str, Any]) -> tuple[int, int]:

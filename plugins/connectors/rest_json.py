@@ -34,7 +34,7 @@ kpi has no connector for.
 | `cursor`, `cursor_param` | cursor style: the JSON path of the next cursor, and the parameter it is sent back in |
 | `done`, `more` | JSON paths that end the paging when true (`done`) or false (`more`), e.g. `more = "data.hasMore"` |
 | `on_error` | `stop` (default: list every bad item and store nothing) or `skip` (report them) |
-| `overlap_days`, `identity`, `timeout`, `retries`, `max_wait` | see :mod:`kpi.plugins.connectors.helpdesk` |
+| `overlap_days`, `incremental`, `identity`, `timeout`, `retries`, `max_wait` | see :mod:`kpi.plugins.connectors.helpdesk` |
 
 Records are upserted by source id: an item read again replaces its earlier copy.
 """
@@ -52,7 +52,7 @@ from kpi.core.options import Option, did_you_mean
 from kpi.core.records import Field
 from kpi.core.values import ValueProblem, parse_value
 
-from .helpdesk import API_OPTIONS, ApiConnector, Skip, store, window
+from .helpdesk import API_OPTIONS, ApiConnector, Skip, store
 from .http import client_from_options
 from .paging import STYLES, Paging, pages, path_get
 
@@ -98,9 +98,8 @@ class RestJsonConnector(ApiConnector):
                              done=o["done"], more=o["more"])
         self.bad: list[str] = []
 
-    def pull(self, period, sink) -> None:
+    def read(self, period, sink, since: int, until: int) -> None:
         fields = self._fields(sink.store.kinds)
-        since, until = window(period, self.opts)
         params = {k: self._when(v, since, until) for k, v in self.opts["params"].items()}
         token = self.opts["token"]
         headers = {self.opts["auth_header"]: self.opts["auth_prefix"] + token.reveal()} if token else {}

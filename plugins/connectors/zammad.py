@@ -11,7 +11,7 @@
 | `token` | an access token (Profile → Token Access, permission ticket.agent), as a `"${ENV}"` reference |
 | `query` | the search, `{since}` being the UTC day the window starts (default `updated_at:>={since}`); `""` reads ``/api/v1/tickets`` whole instead |
 | `page_size` | tickets (and users) a page (default 100) |
-| `url`, `person`, `priority_map`, `channel_map`, `overlap_days`, `identity`, `timeout`, `retries`, `max_wait` | see :mod:`kpi.plugins.connectors.helpdesk` |
+| `url`, `person`, `priority_map`, `channel_map`, `overlap_days`, `incremental`, `identity`, `timeout`, `retries`, `max_wait` | see :mod:`kpi.plugins.connectors.helpdesk` |
 
 Tickets: ``GET /api/v1/tickets/search?query=…&expand=true&sort_by=updated_at&order_by=asc&page=N&per_page=M``
 from page 1 until an empty page (Zammad sends no total and no Link header). A ticket becomes a
@@ -31,7 +31,7 @@ from typing import Any
 from kpi.core import hookimpl
 from kpi.core.options import Option
 
-from .helpdesk import VENDOR_OPTIONS, ApiConnector, agent_ids, at, channel, iso_utc, person, priority, store, window
+from .helpdesk import VENDOR_OPTIONS, ApiConnector, agent_ids, at, channel, iso_utc, person, priority, store
 from .http import client_from_options
 from .paging import Paging, pages
 
@@ -46,8 +46,8 @@ class ZammadConnector(ApiConnector):
                         help="the ticket search; {since} is the UTC day the window starts; \"\" lists all tickets"),
         "page_size": Option("int", default=100, help="items a page"),
     }
-    def pull(self, period, sink) -> None:
-        since, _ = window(period, self.opts)
+
+    def read(self, period, sink, since: int, until: int) -> None:
         paging = Paging("page", size=self.opts["page_size"])
         headers = {"Authorization": f"Token token={self.opts['token'].reveal()}"}
         with client_from_options(self.name, self.opts["url"], self.opts, headers=headers,

@@ -12,7 +12,7 @@ satisfaction ratings.
 |---|---|
 | `email`, `token` | the agent an API token belongs to, and the token (Admin Center → Apps and integrations → Zendesk API); both `"${ENV}"` references |
 | `ratings` | also read satisfaction ratings (default true) |
-| `url`, `person`, `priority_map`, `channel_map`, `overlap_days`, `identity`, `timeout`, `retries`, `max_wait` | see :mod:`kpi.plugins.connectors.helpdesk` |
+| `url`, `person`, `priority_map`, `channel_map`, `overlap_days`, `incremental`, `identity`, `timeout`, `retries`, `max_wait` | see :mod:`kpi.plugins.connectors.helpdesk` |
 
 Tickets: ``GET /api/v2/incremental/tickets/cursor.json?start_time=…&include=metric_sets``, then
 ``?cursor=after_cursor`` until ``end_of_stream``: every ticket updated since the window began
@@ -36,7 +36,7 @@ from typing import Any, Iterator
 from kpi.core import hookimpl
 from kpi.core.options import Option
 
-from .helpdesk import VENDOR_OPTIONS, ApiConnector, Skip, agent_ids, at, channel, person, priority, store, window
+from .helpdesk import VENDOR_OPTIONS, ApiConnector, Skip, agent_ids, at, channel, person, priority, store
 from .http import HttpClient, client_from_options
 from .paging import Paging, pages, path_get
 
@@ -54,8 +54,8 @@ class ZendeskConnector(ApiConnector):
         "token": Option("str", required=True, secret=True, help="a Zendesk API token"),
         "ratings": Option("bool", default=True, help="also read satisfaction ratings"),
     }
-    def pull(self, period, sink) -> None:
-        since, until = window(period, self.opts)
+
+    def read(self, period, sink, since: int, until: int) -> None:
         auth = (f"{self.opts['email'].reveal()}/token", self.opts["token"].reveal())
         with client_from_options(self.name, self.opts["url"], self.opts, auth=auth,
                                  credentials_hint="the email and token options") as client:
