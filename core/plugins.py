@@ -34,6 +34,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("wecom-checkin", "kpi.plugins.connectors.wecom"),
     ("declarative-schemes", "kpi.plugins.schemes.declarative"),
     ("payroll-csv", "kpi.plugins.exporters.payroll_csv"),
+    ("html-report", "kpi.plugins.exporters.report_html"),
 )
 
 
