@@ -10,10 +10,10 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import SiteConfig, bind_plugins, load_config
+from .config import SiteConfig, load_config
 from .errors import ConfigError, KpiError
 from .options import did_you_mean
-from .pipeline import Progress, host_for, resolve_scheme, run as run_pipeline, unknown_metrics
+from .pipeline import Progress, config_problems, host_for, resolve_scheme, run as run_pipeline, unknown_metrics
 from .plugins import make_host
 from .scoring import Scorecard
 from .text import render_description, table as _table
@@ -165,7 +165,7 @@ def validate(config_path: Path, as_json: bool):
         config = load_config(config_path)
         host = host_for(config)
         problems += [p.error for p in host.failures()]
-        problems += [str(p) for p in bind_plugins(config, host)]
+        problems += [str(p) for p in config_problems(config, host)]
         resolve_scheme(config, host)
         config.period(None)
     except ConfigError as exc:

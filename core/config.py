@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,6 +31,7 @@ TOP_LEVEL = {
     "connector": Option("any", default=[]),
     "exporter": Option("any", default=[]),
     "output": Option("table", default={}),
+    "anomaly": Option("any", default=[], help="[[anomaly]] windows whose records are left out, with the reason"),
 }
 SITE = {
     "name": Option("str", required=True, help="the site's name, shown on reports"),
@@ -58,6 +59,24 @@ SCHEME = {
 }
 OUTPUT = {"dir": Option("path", default="out", help="where exporters write files, relative to this file")}
 PLUGIN_SECTION = {"name": Option("str"), "use": Option("str", required=True)}
+ANOMALY = {
+    "start": Option("any", required=True, help="a date or a local date-time: 2026-10-14T09:00:00"),
+    "end": Option("any", required=True, help="a date (through that whole day) or a local date-time (not included)"),
+    "reason": Option("str", required=True, help="why: an outage, a traffic surge … (shown on every scorecard)"),
+    "kinds": Option("list", default=[], help="record kinds left out (default: all)"),
+}
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """A window of time whose records are left out of the metrics (seed 004: a system outage or a
+    traffic surge is marked and excluded, with the reason kept). `kinds` empty means every kind."""
+
+    start: int  # epoch seconds, inclusive
+    end: int  # epoch seconds, exclusive
+    reason: str
+    kinds: tuple[str, ...]
+    label: str  # the window as the config writes it, for scorecards
 
 
 @dataclass
@@ -90,6 +109,7 @@ class SiteConfig:
     connectors: list[PluginSection]
     exporters: list[PluginSection]
     output_dir: Path
+    anomalies: list[Anomaly] = field(default_factory=list)
 
     @property
     def dir(self) -> Path:
@@ -149,6 +169,7 @@ def load_config(path: str | Path) -> SiteConfig:
 
     connectors = _plugin_sections(file, "connector", top.get("connector", []), problems)
     exporters = _plugin_sections(file, "exporter", top.get("exporter", []), problems)
+    anomalies = _anomalies(file, top.get("anomaly", []), timezone, problems)
 
     errors = [x for x in problems if x.level == "error"]
     if errors:
@@ -172,6 +193,7 @@ def load_config(path: str | Path) -> SiteConfig:
         connectors=connectors,
         exporters=exporters,
         output_dir=(base / output["dir"]).resolve(),
+        anomalies=anomalies,
     )
 
 
@@ -202,6 +224,36 @@ def _cycle(file: str, period: dict, timezone: str, problems: list[Problem]) -> P
     if kind == "custom" and not custom:
         problems.append(Problem(file, "period.custom", 'cycle = "custom" needs at least one [[period.custom]]'))
     return PeriodCycle(kind, start_day, timezone, tuple(custom))
+
+
+def _anomalies(file: str, entries: Any, timezone: str, problems: list[Problem]) -> list[Anomaly]:
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        problems.append(Problem(file, "anomaly", "expected [[anomaly]] tables with start, end and reason"))
+        return []
+    tz, out = ZoneInfo(timezone), []
+    for i, entry in enumerate(entries):
+        where = f"anomaly[{i}]"
+        values, p = check_section(file, where, entry, ANOMALY)
+        problems += p
+        if p:
+            continue
+        ends = []
+        for key in ("start", "end"):
+            value = values[key]
+            if isinstance(value, datetime):
+                ends.append(int((value if value.tzinfo else value.replace(tzinfo=tz)).timestamp()))
+            elif isinstance(value, date):  # a whole day: from its start, or up to its end
+                day = value if key == "start" else value + timedelta(days=1)
+                ends.append(int(datetime.combine(day, time.min, tz).timestamp()))
+            else:
+                problems.append(Problem(file, f"{where}.{key}", f"expected a date (2026-10-14) or a date-time "
+                                                                 f"(2026-10-14T09:00:00), found {value!r}"))
+        if len(ends) == 2 and ends[1] <= ends[0]:
+            problems.append(Problem(file, f"{where}.end", "must come after start"))
+        elif len(ends) == 2:
+            out.append(Anomaly(ends[0], ends[1], values["reason"], tuple(values["kinds"]),
+                               f"{values['start']} to {values['end']}"))
+    return out
 
 
 def _plugin_sections(file: str, key: str, entries: Any, problems: list[Problem]) -> list[PluginSection]:

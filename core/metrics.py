@@ -148,9 +148,11 @@ def _empty_value(defn: MetricDefinition) -> tuple[Decimal | None, dict]:
 
 
 def compute(conn: Connection, record_tables: dict[str, Table], period: Period, employee_ids: list[str],
-            definitions: list[MetricDefinition]) -> list[MetricValue]:
+            definitions: list[MetricDefinition],
+            excluded: dict[str, list[tuple[int, int]]] | None = None) -> list[MetricValue]:
     """Every requested metric for every listed employee in the period. An employee with no
-    records gets 0 for a count and None for a rate or mean, with the evidence saying so."""
+    records gets 0 for a count and None for a rate or mean, with the evidence saying so.
+    `excluded` maps a record kind to [start, end) windows whose records are left out (anomalies)."""
     lo, hi = period.window()
     w = Window(lo, hi)
     wanted = set(employee_ids)
@@ -165,7 +167,8 @@ def compute(conn: Connection, record_tables: dict[str, Table], period: Period, e
         plans = [_plan(d, t, w) for d in defs]
         cols = [c for p in plans for c in p.columns]
         q = (select(t.c.employee_id, *cols)
-             .where(t.c.at >= lo, t.c.at < hi, t.c.employee_id.is_not(None))
+             .where(t.c.at >= lo, t.c.at < hi, t.c.employee_id.is_not(None),
+                    *(~and_(t.c.at >= a, t.c.at < b) for a, b in (excluded or {}).get(kind, [])))
              .group_by(t.c.employee_id))
         for row in conn.execute(q):
             emp = row[0]

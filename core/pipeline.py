@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from . import metrics as metric_engine
+from . import quality
 from .config import SiteConfig, bind_plugins
 from .connectors import Sink
 from .errors import ConfigError, KpiError, PluginError, Problem
@@ -124,6 +125,11 @@ class Prepared:
     exporters: list[tuple[str, Any]]
 
 
+def config_problems(config: SiteConfig, host: Host) -> list[Problem]:
+    """What is wrong with a config given the installed plugins: plugin options, secrets, anomaly kinds."""
+    return bind_plugins(config, host) + quality.check_anomalies(config, host.record_kinds.names())
+
+
 def prepare(config: SiteConfig, period_label: str | None = None, host: Host | None = None) -> Prepared:
     host = host or host_for(config)
     failures = host.failures()
@@ -131,7 +137,7 @@ def prepare(config: SiteConfig, period_label: str | None = None, host: Host | No
         raise PluginError("\n".join(p.error for p in failures) +
                           "\nFix or uninstall the plugin, or leave it out with [plugins] disable = [\"NAME\"] "
                           "in the config (or KPI_DISABLE_PLUGINS=NAME).")
-    problems = bind_plugins(config, host)
+    problems = config_problems(config, host)
     if any(p.level == "error" for p in problems):
         raise ConfigError(problems)
     scheme = resolve_scheme(config, host)
@@ -198,12 +204,20 @@ def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
                 wanted, values, coverage, parts = [], [], {}, load_parts(store, conn, p.period, months)
             else:
                 wanted, parts = metric_definitions(p.host, p.scheme), []
-                values = metric_engine.compute(conn, store.record_tables, p.period, [e.id for e in people], wanted)
+                kinds = p.host.record_kinds.names()
+                values = metric_engine.compute(conn, store.record_tables, p.period, [e.id for e in people], wanted,
+                                               quality.windows(p.config.anomalies, p.period, kinds))
                 lo, hi = p.period.window()
                 coverage = {k: store.records_in_window(conn, k, lo, hi)
                             for k in sorted({d.kind for d in wanted if d.kind})}
+                left_out = quality.left_out(conn, store.record_tables, p.config.anomalies, p.period, kinds)
+                gaps = quality.attendance_gaps(conn, store.record_tables, p.period, people, p.config.timezone)
         warnings = [f"no {kind} records fall in {p.period.label}: the scores that read them count nothing; "
                     f"check the connectors and the period" for kind, n in coverage.items() if n == 0]
+        if not combine and gaps:
+            warnings.append(f"attendance has days for others but not for {len(gaps)} people ("
+                            + ", ".join(f"{e}: {len(d)} days" for e, d in sorted(gaps.items())[:10])
+                            + "): a missing export or an unmapped device id? The run report lists the days")
         by_employee: dict[str, dict] = {}
         for v in values:
             by_employee.setdefault(v.employee_id, {})[v.metric] = v
@@ -218,10 +232,15 @@ def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
         history = [(label, standing or {}) for label, standing in history]
         cards = p.scheme.score(ScoringContext(p.period, people, by_employee, dict(p.config.scheme_parameters), history,
                                               parts))
+        if not combine:
+            quality.mark(cards, p.config.anomalies, left_out)
 
         phase = "commit"
         hook.kpi_phase_started(run=info, phase=phase)
-        report = {"sources": sources, "records_in_period": coverage, "warnings": warnings}
+        report = {"sources": sources, "records_in_period": coverage, "warnings": warnings,
+                  "attendance_gaps": {} if combine else gaps,
+                  "anomalies": [] if combine else [{"reason": p.config.anomalies[i].reason, "left_out": sum(c.values())}
+                                                   for i, c in left_out.items()]}
         with store.transaction() as conn:
             store.save_results(conn, run_id, p.period.label, values, [_card_row(c) for c in cards], report)
     except BaseException as exc:

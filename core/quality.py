@@ -1,0 +1,91 @@
+"""Data quality around a run: anomaly windows left out of the metrics with their reason on every
+scorecard (seed 004: an outage or a traffic surge is marked and excluded, the reason kept), and the
+days an attendance source has for some people but not for others."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, and_, func, select
+
+from .config import Anomaly, SiteConfig
+from .errors import Problem
+from .models import Employee, Period
+from .scoring import Flag, Scorecard
+
+ATTENDANCE = "attendance_day"
+
+
+def check_anomalies(config: SiteConfig, kinds: list[str]) -> list[Problem]:
+    """Anomaly windows that name record kinds no plugin registers."""
+    from .options import did_you_mean
+    return [Problem(config.file, f"anomaly[{i}].kinds", f"unknown record kind {k!r}{did_you_mean(k, kinds)} "
+                                                         f"(kinds: {', '.join(kinds)})")
+            for i, a in enumerate(config.anomalies) for k in a.kinds if k not in kinds]
+
+
+def windows(anomalies: list[Anomaly], period: Period, kinds: list[str]) -> dict[str, list[tuple[int, int]]]:
+    """The [start, end) windows to leave out of each record kind in the period."""
+    lo, hi = period.window()
+    out: dict[str, list[tuple[int, int]]] = {}
+    for a in anomalies:
+        if a.start < hi and a.end > lo:
+            for kind in a.kinds or kinds:
+                out.setdefault(kind, []).append((a.start, a.end))
+    return out
+
+
+def left_out(conn: Connection, tables: dict, anomalies: list[Anomaly], period: Period,
+             kinds: list[str]) -> dict[int, dict[str, int]]:
+    """Per anomaly (by its index in the config), how many records of each employee it left out."""
+    lo, hi = period.window()
+    out: dict[int, dict[str, int]] = {}
+    for i, a in enumerate(anomalies):
+        if not (a.start < hi and a.end > lo):
+            continue
+        counts: dict[str, int] = {}
+        for kind in a.kinds or kinds:
+            t = tables[kind]
+            q = (select(t.c.employee_id, func.count()).where(and_(t.c.at >= max(a.start, lo), t.c.at < min(a.end, hi)),
+                                                             t.c.employee_id.is_not(None)).group_by(t.c.employee_id))
+            for emp, n in conn.execute(q):
+                counts[emp] = counts.get(emp, 0) + n
+        out[i] = counts
+    return out
+
+
+def mark(cards: list[Scorecard], anomalies: list[Anomaly], counts: dict[int, dict[str, int]]) -> None:
+    """The reason for every window on every scorecard of the period, with what it left out of theirs."""
+    for i, per_employee in counts.items():
+        a = anomalies[i]
+        what = ", ".join(a.kinds) if a.kinds else "all"
+        for card in cards:
+            n = per_employee.get(card.employee_id, 0)
+            card.flags.append(Flag("anomaly", f"{a.reason}: {what} records from {a.label} left out "
+                                              f"({n} of this person's)"))
+
+
+def attendance_gaps(conn: Connection, tables: dict, period: Period, people: list[Employee],
+                    timezone: str) -> dict[str, list[str]]:
+    """Days the attendance source has for someone but not for this person while employed: a
+    missing export or an unmapped device id, not a day off (a day off has a record saying so)."""
+    t = tables.get(ATTENDANCE)
+    if t is None:
+        return {}
+    lo, hi = period.window()
+    tz = ZoneInfo(timezone)
+    seen: dict[str, set[date]] = {}
+    for emp, at in conn.execute(select(t.c.employee_id, t.c.at).where(t.c.at >= lo, t.c.at < hi,
+                                                                     t.c.employee_id.is_not(None))):
+        seen.setdefault(emp, set()).add(datetime.fromtimestamp(at, tz).date())
+    covered = set().union(*seen.values()) if seen else set()
+    gaps = {}
+    for e in people:
+        first = max(period.start, e.hire_date or period.start)
+        last = min(period.end, e.leave_date or period.end)
+        employed = {first + timedelta(days=n) for n in range((last - first).days + 1)}
+        missing = sorted((covered & employed) - seen.get(e.id, set()))
+        if missing:
+            gaps[e.id] = [d.isoformat() for d in missing]
+    return gaps
