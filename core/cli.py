@@ -181,20 +181,46 @@ def validate(config_path: Path, as_json: bool):
 
 
 @main.command()
+@click.argument("name", required=False)
 @json_option
-def plugins(as_json: bool):
-    """List the plugins and what each registers: name, kind, version and where it comes from."""
+def plugins(name: str | None, as_json: bool):
+    """List the plugins and what each registers: name, kind, version and where it comes from.
+    With NAME (a connector or exporter type), the options it takes in site.toml."""
     host = make_host()
+    failures = [p.error for p in host.failures()]
+    for f in failures:
+        click.echo(f"error: {f}", err=True)
+    if name:
+        _plugin_options(host, name, as_json)
+        return
     rows = [{"name": r.name, "kind": r.kind, "plugin": r.plugin.name, "dist": r.plugin.dist,
              "version": r.plugin.version, "origin": r.plugin.origin} for r in host.registrations()]
-    failures = [p.error for p in host.failures()]
     if as_json:
         click.echo(json.dumps({"registered": rows, "failures": failures}, ensure_ascii=False, indent=2))
         return
     click.echo(_table([[r["name"], r["kind"], r["plugin"], f"{r['dist']} {r['version']}".strip(), r["origin"]]
                        for r in rows], ["name", "kind", "plugin", "version", "from"]))
-    for f in failures:
-        click.echo(f"error: {f}", err=True)
+
+
+def _plugin_options(host, name: str, as_json: bool) -> None:
+    registry = next((r for r in (host.connectors, host.exporters) if name in r), None)
+    if registry is None:
+        known = host.connectors.names() + host.exporters.names()
+        raise click.ClickException(f"no connector or exporter type {name!r}{did_you_mean(name, known)} "
+                                   f"(installed: {', '.join(sorted(known))})")
+    reg = registry.items[name]
+    options = getattr(reg.item, "options", {})
+    rows = [{"option": key, "type": o.type, "required": o.required, "default": o.default, "secret": o.secret,
+             "choices": list(o.choices), "help": o.help} for key, o in options.items()]
+    if as_json:
+        click.echo(json.dumps({"name": name, "kind": reg.kind, "plugin": reg.plugin.name, "options": rows},
+                              ensure_ascii=False, indent=2, default=str))
+        return
+    click.echo(f"{reg.kind} {name!r} ({reg.plugin.label()}): [[{reg.kind}]] use = \"{name}\" takes")
+    click.echo(_table([[r["option"], r["type"] + (" (secret: \"${ENV}\")" if r["secret"] else ""),
+                        "required" if r["required"] else ("" if r["default"] in (None, [], {}) else repr(r["default"])),
+                        r["help"] + (f" ({' | '.join(r['choices'])})" if r["choices"] else "")] for r in rows],
+                      ["option", "type", "default", "meaning"]))
 
 
 @main.group()

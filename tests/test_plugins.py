@@ -366,3 +366,16 @@ def test_every_hook_is_documented(name, fn):
 def test_every_hook_is_in_the_readme_with_its_signature(name, fn):
     signature = f"`{name}({', '.join(inspect.signature(fn).parameters)})`"
     assert signature in (ROOT / "README.md").read_text(encoding="utf-8"), f"README.md does not list {signature}"
+
+
+def test_kpi_plugins_name_lists_a_connectors_options_with_their_help():
+    from click.testing import CliRunner
+
+    from kpi.core.cli import main
+    result = CliRunner().invoke(main, ["plugins", "zendesk", "--json"])
+    assert result.exit_code == 0, result.output
+    options = {o["option"]: o for o in json.loads(result.stdout)["options"]}
+    assert options["token"]["secret"] and options["token"]["required"]
+    assert options["overlap_days"]["default"] == 7 and options["overlap_days"]["help"]
+    missing = CliRunner().invoke(main, ["plugins", "zendsk"])
+    assert missing.exit_code == 1 and "no connector or exporter type 'zendsk'; did you mean 'zendesk'?" in missing.output
