@@ -104,3 +104,25 @@ def test_a_schema_2_ledger_is_upgraded_keeping_its_rows(tmp_path):
     store.close()
     assert [(r["employee_id"], r["status"], r["kind"], r["idempotency_key"]) for r in rows] == [
         ("E001", "delivered", None, None)]
+
+
+def test_the_payroll_workbook_has_numbers_that_sum_to_the_store(demo_site):
+    from decimal import Decimal
+
+    from openpyxl import load_workbook
+    demo_site.write_text(demo_site.read_text(encoding="utf-8") + '\n[[exporter]]\nname = "payroll-xlsx"\n'
+                         'use = "payroll_xlsx"\ncolumns = ["employee_id", "name", "total", "performance_pay", '
+                         '"deductions"]\n', encoding="utf-8")
+    out = kpi("run", "--config", str(demo_site))
+    path = demo_site.parent / "out" / "payroll-2026-10.xlsx"
+    assert oct(path.stat().st_mode & 0o777) != oct(0o600)  # ordinary permissions, not mkstemp's
+    sheet = load_workbook(path).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0] == ("工号", "姓名", "考核总分", "绩效工资(元)", "扣减(元)")
+    pay = {r[0]: r[3] for r in rows[1:] if r[3] is not None}
+    assert all(isinstance(v, (int, float)) for v in pay.values())  # numbers a clerk can sum
+    cards = {c["employee_id"]: c for c in out["scorecards"]}
+    want = sum(Decimal(c["pay"]["amount"]) for c in cards.values() if c["pay"])
+    assert Decimal(str(round(sum(pay.values()), 2))) == want
+    e011 = next(r for r in rows if r[0] == "E011")
+    assert e011 == ("E011", "徐勇", 31, 225, 75)  # base 300, paid 225: 75 deducted

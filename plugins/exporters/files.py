@@ -1,4 +1,5 @@
-"""Helpers for exporters that write files: atomic replacement and the payroll row shape."""
+"""Helpers for exporters that write files: where a file goes, atomic replacement with ordinary
+permissions, and the payroll row shape."""
 
 from __future__ import annotations
 
@@ -14,10 +15,23 @@ from kpi.core.exporters import RunResult
 from kpi.core.scoring import Scorecard
 
 
+def output_path(pattern: str, period: str, site) -> Path:
+    """An exporter's `path` option for a period: {period} replaced, relative to [output] dir."""
+    path = Path(pattern.replace("{period}", period))
+    return path if path.is_absolute() else site.output_dir / path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_file(path: Path, mode: str = "w", **kwargs) -> Iterator[IO]:
     """Write to a temporary file beside `path`, then rename it over `path`: a reader sees the old
-    file or the new one, never half of one, even if the process dies while writing."""
+    file or the new one, never half of one, even if the process dies while writing. The file gets
+    the permissions a newly created file would (mkstemp's are owner-only)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -25,6 +39,7 @@ def atomic_file(path: Path, mode: str = "w", **kwargs) -> Iterator[IO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -47,8 +62,11 @@ COLUMNS = {
     "pay_percent": ("绩效系数(%)", "Pay percent"),
     "pay_base": ("绩效工资基数(元)", "Performance pay base (RMB)"),
     "performance_pay": ("绩效工资(元)", "Performance pay (RMB)"),
+    "deductions": ("扣减(元)", "Deductions (RMB)"),
     "flags": ("备注", "Flags"),
 }
+NUMBER_COLUMNS = {"total", "pay_percent", "pay_base", "performance_pay", "deductions"}
+MONEY_COLUMNS = {"pay_base", "performance_pay", "deductions"}
 DEFAULT_COLUMNS = ["employee_id", "name", "department", "role", "period", "total", "grade", "pay_percent",
                    "pay_base", "performance_pay", "flags"]
 
@@ -75,6 +93,8 @@ def payroll_row(card: Scorecard, result: RunResult, columns: list[str]) -> list[
         "pay_percent": tidy(card.pay.percent) if card.pay else None,
         "pay_base": card.pay.base.quantize(FEN) if card.pay else None,
         "performance_pay": card.pay.amount.quantize(FEN) if card.pay else None,
+        # What the person did not get of their base: the regulation's deductions, in RMB.
+        "deductions": max(card.pay.base - card.pay.amount, Decimal(0)).quantize(FEN) if card.pay else None,
         "flags": "; ".join(f.message for f in card.flags),
     }
     return [_text(values[c]) for c in columns]

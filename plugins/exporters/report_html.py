@@ -12,7 +12,6 @@ from __future__ import annotations
 import statistics
 from decimal import Decimal
 from html import escape
-from pathlib import Path
 from typing import Any
 
 from kpi.core import __version__, hookimpl
@@ -22,7 +21,7 @@ from kpi.core.options import Option
 from kpi.core.scoring import Line, Scorecard, competition_ranks
 
 from . import report_svg
-from .files import atomic_file
+from .files import atomic_file, output_path
 
 LABELS = {
     # key: (Chinese, English)
@@ -194,12 +193,8 @@ class HtmlReport:
         self.site = site
         self.t = Labels(options["language"])
 
-    def destination(self, period: str) -> Path:
-        path = Path(self.opts["path"].replace("{period}", period))
-        return path if path.is_absolute() else self.site.output_dir / path
-
     def export(self, result: RunResult, ledger: Ledger) -> ExportReport:
-        path = self.destination(result.period.label)
+        path = output_path(self.opts["path"], result.period.label, self.site)
         report = ExportReport(self.name, str(path))
         page = Page(result, self.t, self.opts.get("title"))
         sections = {card.employee_id: page.scorecard(card) for card in page.cards}
