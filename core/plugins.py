@@ -35,6 +35,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("declarative-schemes", "kpi.plugins.schemes.declarative"),
     ("payroll-csv", "kpi.plugins.exporters.payroll_csv"),
     ("html-report", "kpi.plugins.exporters.report_html"),
+    ("sql-table", "kpi.plugins.exporters.sql_table"),
 )
 
 
