@@ -337,6 +337,32 @@ def _count(n: int, word: str) -> str:
 @click.option("--period", "-p", help="The period, e.g. 2026-10 (default: the config's, else the last complete one).")
 @json_option
 @user_errors
+def explain(config_path: Path, employee_id: str, period: str | None, as_json: bool):
+    """One person's result traced from the source records (the late tickets, the complaints, the
+    attendance days) through the metric values and rules to the total, grade and pay."""
+    from .explain import explain as explain_result, render
+    from .store import Store
+
+    config = load_config(config_path)
+    host = host_for(config)
+    store = Store.open(config.store_url, [host.record_kinds.get(n) for n in host.record_kinds.names()])
+    try:
+        with store.transaction() as conn:
+            explained = explain_result(store, conn, config.period(period), employee_id, config.timezone)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(explained, ensure_ascii=False, indent=2, default=str))
+    else:
+        click.echo(render(explained))
+
+
+@main.command()
+@config_option
+@click.argument("employee_id")
+@click.option("--period", "-p", help="The period, e.g. 2026-10 (default: the config's, else the last complete one).")
+@json_option
+@user_errors
 def scorecard(config_path: Path, employee_id: str, period: str | None, as_json: bool):
     """One person's stored scorecard for a period (its current run), with all its arithmetic."""
     from .card_text import render_scorecard
