@@ -13,7 +13,8 @@ from . import __version__
 from .config import SiteConfig, load_config
 from .errors import ConfigError, KpiError
 from .options import did_you_mean
-from .pipeline import Progress, config_problems, host_for, resolve_scheme, run as run_pipeline, unknown_metrics
+from .pipeline import Progress, config_problems, host_for, resolve_scheme, run as run_pipeline, site_store, \
+    unknown_metrics
 from .plugins import make_host
 from .scoring import Scorecard
 from .text import render_description, table as _table
@@ -341,16 +342,10 @@ def explain(config_path: Path, employee_id: str, period: str | None, as_json: bo
     """One person's result traced from the source records (the late tickets, the complaints, the
     attendance days) through the metric values and rules to the total, grade and pay."""
     from .explain import explain as explain_result, render
-    from .store import Store
 
     config = load_config(config_path)
-    host = host_for(config)
-    store = Store.open(config.store_url, [host.record_kinds.get(n) for n in host.record_kinds.names()])
-    try:
-        with store.transaction() as conn:
-            explained = explain_result(store, conn, config.period(period), employee_id, config.timezone)
-    finally:
-        store.close()
+    with site_store(config, host_for(config)) as store, store.transaction() as conn:
+        explained = explain_result(store, conn, config.period(period), employee_id, config.timezone)
     if as_json:
         click.echo(json.dumps(explained, ensure_ascii=False, indent=2, default=str))
     else:
@@ -366,17 +361,12 @@ def explain(config_path: Path, employee_id: str, period: str | None, as_json: bo
 def scorecard(config_path: Path, employee_id: str, period: str | None, as_json: bool):
     """One person's stored scorecard for a period (its current run), with all its arithmetic."""
     from .card_text import render_scorecard
-    from .store import Store
 
     config = load_config(config_path)
     label = config.period(period).label
-    store = Store.open(config.store_url)
-    try:
-        with store.transaction() as conn:
-            run = store.current_run(conn, label)
-            cards = store.scorecards(conn, run["id"]) if run else []
-    finally:
-        store.close()
+    with site_store(config, host_for(config)) as store, store.transaction() as conn:
+        run = store.current_run(conn, label)
+        cards = store.scorecards(conn, run["id"]) if run else []
     if not run:
         raise KpiError(f"{label} has no stored results; run: kpi run --config {config_path} --period {label}")
     card = next((c for c in cards if c["employee_id"] == employee_id), None)
@@ -402,6 +392,8 @@ def init(path: Path, force: bool):
     path.write_text(starter_config(), encoding="utf-8")
     click.echo(f"wrote {path}; edit it, then run: kpi validate --config {path}")
 
+
+from . import cli_workflow  # noqa: E402,F401 -- registers the period, adjust, appeal and audit commands
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Iterator
 
+from . import adjustments, periods, quality
 from . import metrics as metric_engine
-from . import quality
 from .config import SiteConfig, bind_plugins
 from .connectors import Sink
 from .errors import ConfigError, KpiError, PluginError, Problem
@@ -61,6 +62,16 @@ class RunOutcome:
 
 def host_for(config: SiteConfig) -> Host:
     return make_host(disable=config.plugins_disable, modules=config.plugins_modules, module_paths=[config.dir])
+
+
+@contextmanager
+def site_store(config: SiteConfig, host: Host) -> Iterator[Store]:
+    """The site's store, with a table for every record kind the plugins register."""
+    store = Store.open(config.store_url, [host.record_kinds.get(n) for n in host.record_kinds.names()])
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def resolve_scheme(config: SiteConfig, host: Host) -> Scheme:
@@ -161,15 +172,15 @@ def appraised(employees: list[Employee], period: Period) -> list[Employee]:
 def run(config: SiteConfig, period_label: str | None = None, *, host: Host | None = None,
         progress: Progress | None = None) -> RunOutcome:
     p = prepare(config, period_label, host)
-    store = Store.open(config.store_url, [p.host.record_kinds.get(n) for n in p.host.record_kinds.names()])
-    try:
+    with site_store(config, p.host) as store:
         return _run(p, store, progress or Progress())
-    finally:
-        store.close()
 
 
 def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
     hook = p.host.hook
+    with store.transaction() as conn:
+        periods.require_open(conn, p.period.label, "scored again")
+        adjusted = adjustments.active(conn, p.period.label)
     run_id = store.start_run(p.period, site=p.config.name, config_hash=p.config.hash, scheme_id=p.scheme.id,
                              scheme_version=p.scheme.version, plugins=p.host.plugin_set())
     info = RunInfo(run_id, p.period, p.config, store)
@@ -218,6 +229,7 @@ def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
             warnings.append(f"attendance has days for others but not for {len(gaps)} people ("
                             + ", ".join(f"{e}: {len(d)} days" for e, d in sorted(gaps.items())[:10])
                             + "): a missing export or an unmapped device id? The run report lists the days")
+        values = adjustments.apply_to_metrics(values, adjusted)
         by_employee: dict[str, dict] = {}
         for v in values:
             by_employee.setdefault(v.employee_id, {})[v.metric] = v
@@ -231,7 +243,8 @@ def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
                      f"`kpi run --period {label}` first" for label, standing in history if standing is None]
         history = [(label, standing or {}) for label, standing in history]
         cards = p.scheme.score(ScoringContext(p.period, people, by_employee, dict(p.config.scheme_parameters), history,
-                                              parts))
+                                              parts, adjustments.indicator_overrides(adjusted)))
+        adjustments.mark(cards, adjusted)
         if not combine:
             quality.mark(cards, p.config.anomalies, left_out)
 
@@ -243,6 +256,7 @@ def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
                                                    for i, c in left_out.items()]}
         with store.transaction() as conn:
             store.save_results(conn, run_id, p.period.label, values, [_card_row(c) for c in cards], report)
+            periods.rescored(conn, p.period.label, run_id)
     except BaseException as exc:
         message = str(exc) if isinstance(exc, KpiError) else f"{type(exc).__name__}: {exc}"
         store.fail_run(run_id, f"failed in {phase}: {message}")
@@ -289,8 +303,7 @@ def export(config: SiteConfig, period_label: str | None = None, *, only: list[st
         raise KpiError(f"no exporter named {unknown[0]!r} in the config"
                        f"{did_you_mean(unknown[0], [n for n, _ in p.exporters])}")
     exporters = [(n, e) for n, e in p.exporters if not only or n in only]
-    store = Store.open(config.store_url, [p.host.record_kinds.get(n) for n in p.host.record_kinds.names()])
-    try:
+    with site_store(config, p.host) as store:
         with store.transaction() as conn:
             run = store.current_run(conn, p.period.label)
             if run is None:
@@ -299,8 +312,6 @@ def export(config: SiteConfig, period_label: str | None = None, *, only: list[st
             people = {e.id: e for e in store.employees(conn)}
         result = RunResult(run["id"], p.period, config, p.scheme, cards, people)
         return run["id"], _export(exporters, result, store, progress or Progress(), dry_run)
-    finally:
-        store.close()
 
 
 def load_history(store: Store, conn, config: SiteConfig, period: Period, n: int) -> list[tuple[str, dict | None]]:

@@ -151,6 +151,8 @@ class ScoringContext:
     parameters: dict[str, Any]  # the site's overrides; the scheme applies its own defaults
     history: list[tuple[str, dict[str, Standing]]] = field(default_factory=list)  # (period label, standings)
     parts: list[tuple[str, dict[str, Standing]]] = field(default_factory=list)  # a quarter's or year's months
+    # Recorded adjustments of an indicator's points: employee -> indicator id -> (points, why).
+    overrides: dict[str, dict[str, tuple[Decimal, str]]] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -40,7 +40,8 @@ from kpi.core.store import Store
 from kpi.core.store import migrations, schema
 
 CORE_TABLES = {"kpi_meta", "employees", "employee_ids", "periods", "runs", "connector_state",
-               "input_metric_values", "metric_values", "scorecards", "export_ledger"}
+               "input_metric_values", "metric_values", "scorecards", "export_ledger", "audit_log", "adjustments",
+               "appeals"}
 KIND_TABLES = {f"rec_{k.name}" for k in BUILTIN_KINDS}
 PERIOD = "2026-10"
 

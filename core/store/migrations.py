@@ -46,5 +46,10 @@ def _ledger_keys(conn: Connection) -> None:
             conn.exec_driver_sql(f"ALTER TABLE export_ledger ADD COLUMN {quote(name)} {sql_type}")
 
 
+def _workflow_tables(conn: Connection) -> None:
+    """Schema 4: the audit log, adjustments and appeals, new tables (created only if missing)."""
+    s.metadata.create_all(conn, tables=[s.audit_log, s.adjustments, s.appeals])
+
+
 # version reached -> step; a new schema version adds its step here and bumps schema.SCHEMA_VERSION.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _exact_ids, 3: _ledger_keys}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _exact_ids, 3: _ledger_keys, 4: _workflow_tables}

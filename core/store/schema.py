@@ -26,7 +26,7 @@ from ..decimals import tidy
 from ..records import RecordKind
 
 # Bumped by every change to the tables below; core/store/migrations.py upgrades older stores.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 BINARY_COLLATION = "utf8mb4_bin"
 
@@ -188,6 +188,59 @@ export_ledger = Table(
     Column("kind", String(16)),
     Column("error", Text),
     Index("ix_ledger_lookup", "exporter", "period", "employee_id"),
+)
+
+# Added in schema 4: the audit trail, adjustments and appeals (core/audit.py, adjustments.py, appeals.py).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("period", String(32), nullable=False),
+    Column("employee_id", ID),
+    Column("subject", Text, nullable=False),
+    Column("details", Text, nullable=False, default="{}"),
+    Index("ix_audit_period", "period"),
+)
+
+adjustments = Table(
+    "adjustments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("period", String(32), nullable=False),
+    Column("employee_id", ID, nullable=False),
+    Column("target", String(16), nullable=False),  # metric, indicator, record
+    Column("name", String(255), nullable=False),
+    Column("value", ExactDecimal),
+    Column("reason", Text, nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("appeal_id", Integer),
+    Column("status", String(16), nullable=False),  # active, withdrawn
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_adjustments_period", "period", "status"),
+)
+
+appeals = Table(
+    "appeals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("period", String(32), nullable=False),
+    Column("employee_id", ID, nullable=False),
+    Column("state", String(16), nullable=False),  # filed, under_review, upheld, rejected
+    Column("grounds", Text, nullable=False),
+    Column("evidence", Text, nullable=False, default=""),
+    Column("filed_by", String(200), nullable=False),
+    Column("filed_on", Date, nullable=False),
+    Column("received_on", Date, nullable=False),
+    Column("file_deadline", Date, nullable=False),
+    Column("review_due", Date, nullable=False),
+    Column("decision_due", Date, nullable=False),
+    Column("outcome", Text),
+    Column("decided_by", String(200)),
+    Column("decided_on", Date),
+    Column("created_at", BigInteger, nullable=False),
 )
 
 _COLUMN_TYPES = {

@@ -225,8 +225,13 @@ class Store:
 
     # -- periods and runs ---------------------------------------------------------------------
     def ensure_period(self, conn: Connection, period: Period) -> None:
-        upsert(conn, s.periods, [{"label": period.label, "start": period.start, "end": period.end,
-                                  "cycle": period.cycle, "timezone": period.timezone}], ("label",))
+        """The period's row, keeping its status (a run does not unlock or un-review a period)."""
+        values = {"start": period.start, "end": period.end, "cycle": period.cycle, "timezone": period.timezone}
+        t = s.periods
+        if conn.execute(select(t.c.label).where(t.c.label == period.label)).first() is None:
+            conn.execute(insert(t).values(label=period.label, status="draft", **values))
+        else:
+            conn.execute(update(t).where(t.c.label == period.label).values(**values))
 
     def start_run(self, period: Period, *, site: str, config_hash: str, scheme_id: str, scheme_version: str,
                   plugins: list[dict]) -> int:

@@ -28,7 +28,7 @@ from .streaks import Streak, parse_streaks
 from .rules import INF, Band, Comparison, Num, ParseContext, RuleError, check_bands, fmt, parse_bands, parse_comparison
 
 PARAM_TYPES = {"number", "percent", "money", "int", "bool", "text"}
-TOP_KEYS = {"scheme", "parameters", "metrics", "formulas", "rating", "roles", "dimension", "flag", "streak", "rollup", "aggregate", "grade",
+TOP_KEYS = {"scheme", "parameters", "metrics", "formulas", "rating", "roles", "dimension", "flag", "streak", "rollup", "aggregate", "appeals", "grade",
             "pay", "eligibility", "example"}
 HEAD_KEYS = {"id", "name", "version", "source", "notes", "total", "total_floor", "total_factor", "rounding"}
 
@@ -122,6 +122,7 @@ class DeclarativeScheme:
     streaks: list[Streak] = field(default_factory=list)
     rollups: list[Rollup] = field(default_factory=list)
     aggregate: dict[str, str] = field(default_factory=dict)  # cycle -> "mean" | "sum" of its months' totals
+    appeals: dict[str, Num] = field(default_factory=dict)  # file_within, review_within, decide_within (working days)
 
     # -- what the core asks ---------------------------------------------------------------------
     def metrics(self) -> set[str]:
@@ -129,6 +130,14 @@ class DeclarativeScheme:
         out |= {f.metric for f in self.flags} | {x.metric for x in self.exclusions} | self.formula_reads
         out |= self.pay.metrics() if self.pay else set()
         return out - {d.name for d in self.formulas}  # a named formula is computed, not read
+
+    def indicator_ids(self) -> set[str]:
+        return {i.id for d in self.dimensions for i in d.indicators}
+
+    def appeal_deadlines(self, overrides: dict[str, Any]) -> dict[str, int]:
+        """The working days an appeal is filed, reviewed and decided within ([appeals]; seed 001's [X])."""
+        params = self.resolve(overrides)
+        return {k: int(n.value(params)) for k, n in self.appeals.items()}
 
     def aggregates(self, cycle: str) -> str | None:
         return self.aggregate.get(cycle)
@@ -283,7 +292,7 @@ class DeclarativeScheme:
             weight = d.weight_by_role.get(role, d.weight)
             if weight == 0:  # another role's dimension: not scored, so its figures are not asked for
                 continue
-            raw = sum((self._line(card, d, ind, env, params).points for ind in d.indicators), Decimal(0))
+            raw = sum((self._line(card, d, ind, env, params, ctx).points for ind in d.indicators), Decimal(0))
             adjustments = []
             if d.combine == "mean":
                 mean = raw / len(d.indicators)
@@ -368,7 +377,7 @@ class DeclarativeScheme:
             else:
                 card.notes.append(f"{d.name} = {d.formula.text} = {fmt(value)} ({shown(d.formula, env)})")
 
-    def _line(self, card: Scorecard, d: Dimension, ind: Indicator, env: dict, params) -> Line:
+    def _line(self, card: Scorecard, d: Dimension, ind: Indicator, env: dict, params, ctx: ScoringContext) -> Line:
         value = env.get(ind.metric) if ind.metric else None
         try:
             if hasattr(ind.rule, "apply_inputs"):
@@ -394,6 +403,10 @@ class DeclarativeScheme:
         if ind.cap is not None and pts > ind.cap.value(params):
             adjustments.append(f"{fmt(pts)} capped at {ind.cap.text(params)}")
             pts = ind.cap.value(params)
+        override = ctx.overrides.get(card.employee_id, {}).get(ind.id)
+        if override is not None:  # a recorded adjustment (an upheld appeal): the points, and why
+            adjustments.append(f"{fmt(pts)} adjusted to {fmt(override[0])}: {override[1]}")
+            pts = override[0]
         top = ind.max_points(params)
         line = Line(d.id, ind.id, ind.name, ind.metric, out.value if out.value is not None else value, ind.rule_name,
                     out.matched, pts, None if top == INF else top, out.explanation, adjustments)
@@ -587,6 +600,9 @@ def parse_scheme(text: str, file: str, rule_types: dict[str, Any]) -> Declarativ
 
     streaks = parse_streaks(ctx, data.get("streak"))
     rollups = parse_rollups(ctx, data.get("rollup"), roles)
+    appeal_spec = data.get("appeals") or {}
+    ctx.known_keys(appeal_spec, "appeals", {"file_within", "review_within", "decide_within"})
+    appeal_deadlines = {k: n for k in appeal_spec if (n := ctx.num(appeal_spec, k, "appeals")) is not None}
     aggregate = data.get("aggregate") or {}
     ctx.known_keys(aggregate, "aggregate", {"quarterly", "annual"})
     for cycle, how in aggregate.items():
@@ -603,7 +619,7 @@ def parse_scheme(text: str, file: str, rule_types: dict[str, Any]) -> Declarativ
         rounding=_coerce("number", head.get("rounding", "0.01")) or Decimal("0.01"), probation=probation,
         examples=list(data.get("example") or []), formulas=formulas, formula_reads=formula_reads, declared=declared,
         total_floor=_coerce("number", head["total_floor"]) if "total_floor" in head else None,
-        total_factor=total_factor, exclusions=exclusions, streaks=streaks, rollups=rollups,
+        total_factor=total_factor, exclusions=exclusions, streaks=streaks, rollups=rollups, appeals=appeal_deadlines,
         aggregate={c: h for c, h in aggregate.items() if c in ("quarterly", "annual")})
     problems = scheme.check(scheme.resolve({}))
     if any(p.level == "error" for p in problems):
