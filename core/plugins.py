@@ -36,6 +36,9 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("payroll-csv", "kpi.plugins.exporters.payroll_csv"),
     ("html-report", "kpi.plugins.exporters.report_html"),
     ("sql-table", "kpi.plugins.exporters.sql_table"),
+    ("webhook", "kpi.plugins.exporters.webhook"),
+    ("dingtalk-hrbrain", "kpi.plugins.exporters.dingtalk_hrbrain"),
+    ("frappe-hrms", "kpi.plugins.exporters.frappe_hrms"),
 )
 
 

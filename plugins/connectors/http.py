@@ -9,6 +9,12 @@ limits, and errors a site can act on.
   the body, and ``post_json(url, body, params)`` POSTs a JSON body (for APIs that take their queries
   that way; it is retried like a GET, so use it only for requests that read). `url` is a path under
   the base URL, "" for the base URL itself, or an absolute URL on the same host (a next-page link).
+- ``request(method, url, params, json=…, data=…, headers=…, retry=…)`` is any other request (the
+  exporters' writes): a JSON body or raw bytes (a signed body is sent exactly as signed), headers of
+  its own, and ``retry=False`` for a write that is not safe to repeat (it is tried once; the caller
+  finds out what happened). ``request_json`` also decodes the answer. A failure of a request that
+  may succeed later (timeout, dropped connection, 5xx, 429) has ``transient`` set on the error; a
+  refusal (4xx) has its ``status``.
 - Connection errors, timeouts, bodies cut off mid-transfer and 5xx answers are retried after
   ``backoff × 2^n`` seconds; a 429 (or a 503 with Retry-After) waits as long as its Retry-After
   asks (seconds or an HTTP date). No wait is longer than ``max_wait``. After ``retries`` retries the
@@ -110,8 +116,10 @@ class HttpClient:
     def __init__(self, connector: str, base_url: str, *, headers: dict[str, str] | None = None,
                  auth: tuple[str, str] | None = None, timeout: float = 30, retries: int = 4, backoff: float = 1.0,
                  max_wait: float = 120, sleep: Callable[[float], None] | None = None,
-                 credentials_hint: str = "the connector's credentials", secrets: Iterable[str] = ()):
+                 credentials_hint: str = "the connector's credentials", secrets: Iterable[str] = (),
+                 kind: str = "connector"):
         self.connector = connector
+        self.kind = kind  # "connector" or "exporter": how errors name the plugin
         self.base_url = base_url
         self.timeout = timeout
         self.retries = max(0, retries)
@@ -129,7 +137,7 @@ class HttpClient:
             secrets.append(base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
         self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
         if urlsplit(self.base_url).scheme not in ("http", "https"):
-            raise InputError(f"connector {connector!r}: url {safe_url(base_url)!r} is not an http(s) address; "
+            raise InputError(f"{kind} {connector!r}: url {safe_url(base_url)!r} is not an http(s) address; "
                              "write it as https://host/…")
 
     def __enter__(self) -> "HttpClient":
@@ -142,6 +150,13 @@ class HttpClient:
         """Never show `secret` in an error or log line (a token this client was handed later)."""
         if secret:
             self._secrets = sorted({*self._secrets, secret}, key=len, reverse=True)
+
+    def authorize(self, header: str, value: str) -> None:
+        """Send `header: value` with every request from now on, as a credential (a token obtained
+        after the client was made): never shown, dropped on a redirect to another host."""
+        self.session.headers[header] = value
+        self.session.credential_headers = (*self.session.credential_headers, header)
+        self.hide(value)
 
     def scrub(self, text: str) -> str:
         """`text` with every credential this client sends replaced by ***."""
@@ -158,16 +173,19 @@ class HttpClient:
         here, there = urlsplit(self.base_url), urlsplit(full)
         if (there.scheme, there.netloc) != (here.scheme, here.netloc):
             # A next-page link elsewhere must not receive our credentials.
-            raise InputError(f"connector {self.connector!r}: the server sent a link to another host "
+            raise InputError(f"{self.kind} {self.connector!r}: the server sent a link to another host "
                              f"({safe_url(full)}); not following it with this connector's credentials. "
                              "Check the url option and the paging settings")
         prepared = requests.models.PreparedRequest()
         prepared.prepare_url(full, params)
         return prepared.url
 
-    def _fail(self, shown: str, what: str, todo: str) -> InputError:
-        """`shown` is the method and the safe URL."""
-        return InputError(self.scrub(f"connector {self.connector!r}: {shown} failed: {what}; {todo}"))
+    def _fail(self, shown: str, what: str, todo: str, transient: bool = False, status: int | None = None) -> InputError:
+        """`shown` is the method and the safe URL. `transient`: the request may succeed later;
+        `status`: the HTTP status of a refusal (4xx)."""
+        error = InputError(self.scrub(f"{self.kind} {self.connector!r}: {shown} failed: {what}; {todo}"))
+        error.transient, error.status = transient, status
+        return error
 
     def get(self, url: str, params: dict[str, Any] | None = None) -> requests.Response:
         return self._send("GET", url, params)
@@ -180,17 +198,31 @@ class HttpClient:
         """POST `body` as JSON and decode the JSON answer."""
         return self._decode(self._send("POST", url, params, body))
 
-    def _send(self, method: str, url: str, params: dict[str, Any] | None, body: Any = None) -> requests.Response:
+    def request(self, method: str, url: str, params: dict[str, Any] | None = None, *, json: Any = None,
+                data: bytes | None = None, headers: dict[str, str] | None = None,
+                retry: bool = True) -> requests.Response:
+        """A request with a JSON body (`json`) or raw bytes (`data`, sent as they are) and headers of
+        its own. `retry=False`: tried once, for a write that must not be repeated blindly."""
+        return self._send(method.upper(), url, params, json, data=data, headers=headers, retry=retry)
+
+    def request_json(self, method: str, url: str, params: dict[str, Any] | None = None, **kwargs) -> tuple[Any, requests.Response]:
+        """:meth:`request`, and the decoded JSON answer."""
+        return self._decode(self.request(method, url, params, **kwargs))
+
+    def _send(self, method: str, url: str, params: dict[str, Any] | None, body: Any = None, *,
+              data: bytes | None = None, headers: dict[str, str] | None = None, retry: bool = True) -> requests.Response:
         full = self.url(url, params)
         shown = f"{method} {safe_url(full)}"
-        attempts = self.retries + 1
+        attempts = self.retries + 1 if retry else 1
         for attempt in range(1, attempts + 1):
             wait = min(self.backoff * 2 ** (attempt - 1), self.max_wait)
             try:
-                if method == "GET":
+                if method == "GET" and headers is None:
                     response = self.session.get(full, timeout=self.timeout)
+                elif data is not None:
+                    response = self.session.request(method, full, data=data, headers=headers, timeout=self.timeout)
                 else:
-                    response = self.session.request(method, full, json=body, timeout=self.timeout)
+                    response = self.session.request(method, full, json=body, headers=headers, timeout=self.timeout)
             except requests.Timeout:
                 reason = f"no answer within {self.timeout:g} s"
                 todo = "the server is slow or unreachable: try again later, or raise the timeout option"
@@ -207,7 +239,8 @@ class HttpClient:
                     log.debug("connector %s: %s: HTTP %s", self.connector, shown, status)
                     return response
                 if status != 429 and status < 500:
-                    raise self._fail(shown, f"HTTP {status}{_said(response)}", _todo(status, self.credentials_hint))
+                    raise self._fail(shown, f"HTTP {status}{_said(response)}", _todo(status, self.credentials_hint, self.kind),
+                                     status=status)
                 asked = retry_after(response.headers.get("Retry-After"))
                 if asked is not None:
                     wait = min(asked, self.max_wait)
@@ -215,8 +248,9 @@ class HttpClient:
                 todo = ("the API's rate limit was still exceeded: run again later, or raise retries or max_wait"
                         if status == 429 else "the server is failing: try again later, or raise the retries option")
             if attempt == attempts:
-                tries = f"on all {attempts} attempts" if attempts > 1 else "(no retries configured)"
-                raise self._fail(shown, f"{reason} {tries}", todo)
+                tries = (f"on all {attempts} attempts" if attempts > 1 else "(no retries configured)" if retry
+                         else "(not retried: repeating it is not safe)")
+                raise self._fail(shown, f"{reason} {tries}", todo, transient=True)
             log.warning(self.scrub(f"connector {self.connector}: {shown}: {reason}; retrying in {wait:g} s "
                                    f"(attempt {attempt + 1} of {attempts})"))
             (self._sleep or SLEEP)(wait)
@@ -245,20 +279,24 @@ def _said(response: requests.Response) -> str:
     return f" (the server said: {text})" if text else ""
 
 
-def _todo(status: int, credentials: str) -> str:
+def _todo(status: int, credentials: str, kind: str = "connector") -> str:
     if status == 401:
         return f"the server refused the credentials: check {credentials} and the environment variables they name"
     if status == 403:
-        return f"the account behind {credentials} may not read this: give it the permission, or use another account"
+        verb = "read" if kind == "connector" else "write"
+        return f"the account behind {credentials} may not {verb} this: give it the permission, or use another account"
     if status == 404:
-        return "the server has no such page: check the url option (the helpdesk's base address)"
-    return "the server refused the request: check the connector's options"
+        where = "the helpdesk's base address" if kind == "connector" else "the system's base address"
+        return f"the server has no such page: check the url option ({where})"
+    return f"the server refused the request: check the {kind}'s options"
 
 
 def client_from_options(connector: str, base_url: str, options: dict[str, Any], *,
                         headers: dict[str, str] | None = None, auth: tuple[str, str] | None = None,
-                        credentials_hint: str = "the connector's credentials") -> HttpClient:
-    """A client configured by the connector's :data:`HTTP_OPTIONS` values."""
+                        credentials_hint: str = "the connector's credentials", secrets: Iterable[str] = (),
+                        kind: str = "connector") -> HttpClient:
+    """A client configured by the connector's (or exporter's) :data:`HTTP_OPTIONS` values."""
     return HttpClient(connector, base_url, headers=headers, auth=auth, timeout=options["timeout"],
-                      retries=options["retries"], max_wait=options["max_wait"], credentials_hint=credentials_hint)
+                      retries=options["retries"], max_wait=options["max_wait"], credentials_hint=credentials_hint,
+                      secrets=secrets, kind=kind)
 
