@@ -393,7 +393,7 @@ def init(path: Path, force: bool):
     click.echo(f"wrote {path}; edit it, then run: kpi validate --config {path}")
 
 
-from . import cli_workflow  # noqa: E402,F401 -- registers the period, adjust, appeal and audit commands
+from . import cli_compare, cli_workflow  # noqa: E402,F401 -- register the runs/diff/simulate and workflow commands
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -41,11 +41,12 @@ class SourceReport:
     rejected: list[str] = field(default_factory=list)  # "file:line: reason"
     duplicates: int = 0
     unmapped: Counter = field(default_factory=Counter)  # person id in the source -> records
+    fingerprints: list[str] = field(default_factory=list)  # what the inputs were: a file's sha256, a cursor
 
     def to_dict(self) -> dict[str, Any]:
         return {"connector": self.connector, "rows_read": self.rows_read, "accepted": self.accepted,
                 "rejected": len(self.rejected), "rejections": self.rejected[:200], "duplicates": self.duplicates,
-                "unmapped_ids": dict(sorted(self.unmapped.items()))}
+                "unmapped_ids": dict(sorted(self.unmapped.items())), "fingerprints": self.fingerprints}
 
 
 class Sink:
@@ -75,6 +76,10 @@ class Sink:
         self.store.replace_roster(self.conn, self.connector, people)
         self._identity.clear()
         self.report.accepted += len(people)
+
+    def fingerprint(self, text: str) -> None:
+        """Say what this pull read (a file's digest, an API window), for the run's record of its inputs."""
+        self.report.fingerprints.append(text)
 
     def state(self) -> dict[str, str]:
         """What this connector saved on earlier pulls (a cursor, a bookmark)."""

@@ -212,24 +212,17 @@ def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
                 raise KpiError(f"nobody in the roster was employed during {p.period.label}; "
                                "check the roster connector and its hire/leave dates")
             if combine:  # the quarter or year is made of its months' stored results, not measured again
-                wanted, values, coverage, parts = [], [], {}, load_parts(store, conn, p.period, months)
+                values, coverage, left_out, gaps = [], {}, {}, {}
+                parts = load_parts(store, conn, p.period, months)
             else:
-                wanted, parts = metric_definitions(p.host, p.scheme), []
-                kinds = p.host.record_kinds.names()
-                values = metric_engine.compute(conn, store.record_tables, p.period, [e.id for e in people], wanted,
-                                               quality.windows(p.config.anomalies, p.period, kinds))
-                lo, hi = p.period.window()
-                coverage = {k: store.records_in_window(conn, k, lo, hi)
-                            for k in sorted({d.kind for d in wanted if d.kind})}
-                left_out = quality.left_out(conn, store.record_tables, p.config.anomalies, p.period, kinds)
-                gaps = quality.attendance_gaps(conn, store.record_tables, p.period, people, p.config.timezone)
+                parts = []
+                values, coverage, left_out, gaps = measure(p, store, conn, people, adjusted)
         warnings = [f"no {kind} records fall in {p.period.label}: the scores that read them count nothing; "
                     f"check the connectors and the period" for kind, n in coverage.items() if n == 0]
-        if not combine and gaps:
+        if gaps:
             warnings.append(f"attendance has days for others but not for {len(gaps)} people ("
                             + ", ".join(f"{e}: {len(d)} days" for e, d in sorted(gaps.items())[:10])
                             + "): a missing export or an unmapped device id? The run report lists the days")
-        values = adjustments.apply_to_metrics(values, adjusted)
         by_employee: dict[str, dict] = {}
         for v in values:
             by_employee.setdefault(v.employee_id, {})[v.metric] = v
@@ -245,15 +238,16 @@ def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
         cards = p.scheme.score(ScoringContext(p.period, people, by_employee, dict(p.config.scheme_parameters), history,
                                               parts, adjustments.indicator_overrides(adjusted)))
         adjustments.mark(cards, adjusted)
-        if not combine:
-            quality.mark(cards, p.config.anomalies, left_out)
+        quality.mark(cards, p.config.anomalies, left_out)
 
         phase = "commit"
         hook.kpi_phase_started(run=info, phase=phase)
-        report = {"sources": sources, "records_in_period": coverage, "warnings": warnings,
-                  "attendance_gaps": {} if combine else gaps,
-                  "anomalies": [] if combine else [{"reason": p.config.anomalies[i].reason, "left_out": sum(c.values())}
-                                                   for i, c in left_out.items()]}
+        scheme_print = getattr(p.scheme, "fingerprint", lambda overrides: {"id": p.scheme.id})(
+            p.config.scheme_parameters)
+        report = {"scheme": scheme_print, "sources": sources, "records_in_period": coverage, "warnings": warnings,
+                  "attendance_gaps": gaps,
+                  "anomalies": [{"reason": p.config.anomalies[i].reason, "left_out": sum(c.values())}
+                                for i, c in left_out.items()]}
         with store.transaction() as conn:
             store.save_results(conn, run_id, p.period.label, values, [_card_row(c) for c in cards], report)
             periods.rescored(conn, p.period.label, run_id)
@@ -274,6 +268,21 @@ def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
     status = "failed" if outcome.export_failures else "succeeded"
     hook.kpi_run_finished(run=info, status=status, error="; ".join(outcome.export_failures) or None)
     return outcome
+
+
+def measure(p: Prepared, store: Store, conn, people: list[Employee], adjusted: list) -> tuple[list, dict, dict, dict]:
+    """The scheme's metrics for the period, from the stored records, with anomaly windows left out
+    and adjustments applied; the records per kind, what each anomaly left out, attendance gaps."""
+    wanted = metric_definitions(p.host, p.scheme)
+    kinds = p.host.record_kinds.names()
+    values = metric_engine.compute(conn, store.record_tables, p.period, [e.id for e in people], wanted,
+                                   quality.windows(p.config.anomalies, p.period, kinds))
+    values = adjustments.apply_to_metrics(values, adjusted)
+    lo, hi = p.period.window()
+    coverage = {k: store.records_in_window(conn, k, lo, hi) for k in sorted({d.kind for d in wanted if d.kind})}
+    left_out = quality.left_out(conn, store.record_tables, p.config.anomalies, p.period, kinds)
+    gaps = quality.attendance_gaps(conn, store.record_tables, p.period, people, p.config.timezone)
+    return values, coverage, left_out, gaps
 
 
 def _export(exporters: list[tuple[str, Any]], result: RunResult, store: Store, progress: Progress,

@@ -12,7 +12,7 @@ from kpi.core import hookimpl
 from kpi.core.errors import InputError
 from kpi.core.options import Option
 
-from .tabular import TABULAR_OPTIONS, Reader, csv_cells, load
+from .tabular import TABULAR_OPTIONS, Reader, csv_cells, load, source_file
 
 SNIFF_BYTES = 1 << 20
 
@@ -46,9 +46,7 @@ class CsvConnector:
         self.roster = options["kind"] == "employee"
 
     def pull(self, period, sink) -> None:
-        path: Path = self.opts["path"]
-        if not path.is_file():
-            raise InputError(f"connector {self.name!r}: {path} does not exist; check its path in the config")
+        path = source_file(self.opts["path"], self.name, sink)
         encoding = self.opts["encoding"]
         if encoding == "auto":
             encoding = detect_encoding(path)

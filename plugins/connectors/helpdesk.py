@@ -32,7 +32,7 @@ from kpi.core.models import Period
 from kpi.core.options import Option
 from kpi.core.values import ValueProblem, parse_value
 
-from .http import HTTP_OPTIONS, HttpClient
+from .http import HTTP_OPTIONS, HttpClient, safe_url
 from .paging import Paging, pages, path_get
 
 DAY = 86_400
@@ -78,6 +78,7 @@ class ApiConnector:
         if mark is not None:
             since = max(since, int(mark) - self.opts["overlap_days"] * DAY)
         self.read(period, sink, since, until)
+        sink.fingerprint(f"{safe_url(self.opts['url'])} from {since} to {min(started, until)}")
         sink.save_state({key: str(min(started, until))})
 
     def read(self, period: Period, sink, since: int, until: int) -> None:

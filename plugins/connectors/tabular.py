@@ -5,6 +5,7 @@ file-based connector so they read the same way."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -248,3 +249,15 @@ def csv_cells(rows, headers: list[str], reader: Reader, report_progress) -> Iter
             reader.problem(rows.line_num, f"has {len(cells)} fields, the header has {width}")
             continue
         yield Cells(rows.line_num, dict(zip(headers, cells)))
+
+
+def source_file(path: Path, connector: str, sink) -> Path:
+    """The file a connector reads, checked to exist; its sha256 goes into the run's record of inputs."""
+    if not path.is_file():
+        raise InputError(f"connector {connector!r}: {path} does not exist; check its path in the config")
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    sink.fingerprint(f"{path.name} sha256:{digest.hexdigest()}")
+    return path

@@ -28,7 +28,7 @@ from kpi.core import hookimpl
 from kpi.core.errors import InputError, PluginError
 from kpi.core.options import Option
 
-from .tabular import PROGRESS_EVERY, TABULAR_OPTIONS, Cells, Reader, load
+from .tabular import PROGRESS_EVERY, TABULAR_OPTIONS, Cells, Reader, load, source_file
 
 SHEET_OPTIONS = {
     "sheet": Option("str", help="the worksheet's name (default: the first sheet)"),
@@ -126,9 +126,7 @@ class XlsxConnector:
         require_openpyxl(name)
 
     def pull(self, period, sink) -> None:
-        path: Path = self.opts["path"]
-        if not path.is_file():
-            raise InputError(f"connector {self.name!r}: {path} does not exist; check its path in the config")
+        path = source_file(self.opts["path"], self.name, sink)
         header_row = self.opts["header_row"]
         with open_sheet(path, self.opts["sheet"], header_row, self.name, sink.progress) as (title, headers, rows):
             reader = Reader(str(path), self.opts, self.site.timezone, sink, sheet=title, header_row=header_row)

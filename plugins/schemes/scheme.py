@@ -3,6 +3,7 @@ scored with every step written on the scorecard."""
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -123,6 +124,7 @@ class DeclarativeScheme:
     rollups: list[Rollup] = field(default_factory=list)
     aggregate: dict[str, str] = field(default_factory=dict)  # cycle -> "mean" | "sum" of its months' totals
     appeals: dict[str, Num] = field(default_factory=dict)  # file_within, review_within, decide_within (working days)
+    digest: str = ""  # sha256 of the scheme's text: which exact rules a run used
 
     # -- what the core asks ---------------------------------------------------------------------
     def metrics(self) -> set[str]:
@@ -130,6 +132,12 @@ class DeclarativeScheme:
         out |= {f.metric for f in self.flags} | {x.metric for x in self.exclusions} | self.formula_reads
         out |= self.pay.metrics() if self.pay else set()
         return out - {d.name for d in self.formulas}  # a named formula is computed, not read
+
+    def fingerprint(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """What a run records of the scheme: its id, version, text digest and the parameters in force."""
+        return {"id": self.id, "version": self.version, "digest": self.digest,
+                "parameters": {k: (format(v, "f") if isinstance(v, Decimal) else v)
+                               for k, v in sorted(self.resolve(overrides).items())}}
 
     def indicator_ids(self) -> set[str]:
         return {i.id for d in self.dimensions for i in d.indicators}
@@ -620,7 +628,7 @@ def parse_scheme(text: str, file: str, rule_types: dict[str, Any]) -> Declarativ
         examples=list(data.get("example") or []), formulas=formulas, formula_reads=formula_reads, declared=declared,
         total_floor=_coerce("number", head["total_floor"]) if "total_floor" in head else None,
         total_factor=total_factor, exclusions=exclusions, streaks=streaks, rollups=rollups, appeals=appeal_deadlines,
-        aggregate={c: h for c, h in aggregate.items() if c in ("quarterly", "annual")})
+        digest=hashlib.sha256(text.encode()).hexdigest(), aggregate={c: h for c, h in aggregate.items() if c in ("quarterly", "annual")})
     problems = scheme.check(scheme.resolve({}))
     if any(p.level == "error" for p in problems):
         raise ConfigError(problems)
