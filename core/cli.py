@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
+from typing import Any, Iterator
 
 import click
 
 from . import __version__
 from .config import SiteConfig, load_config
+from .store import Store
 from .errors import ConfigError, KpiError
 from .options import did_you_mean
 from .pipeline import Progress, config_problems, host_for, resolve_scheme, run as run_pipeline, site_store, \
@@ -23,6 +26,19 @@ from .text import render_description, table as _table
 def config_option(f):
     return click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path),
                         default="site.toml", show_default=True, help="The site's config file.")(f)
+
+
+period_option = click.option("--period", "-p", help="The period, e.g. 2026-10 (default: the config's, else the "
+                                                     "last complete one).")
+only_period_option = click.option("--period", "-p", help="Only this period, e.g. 2026-10.")
+
+
+@contextmanager
+def reading(config_path: Path) -> Iterator[tuple[SiteConfig, Store, Any]]:
+    """The config, the site's store and a transaction on it, for a command that reads."""
+    config = load_config(config_path)
+    with site_store(config, host_for(config)) as store, store.transaction() as conn:
+        yield config, store, conn
 
 
 def json_option(f):
@@ -125,7 +141,7 @@ def run(config_path: Path, period: str | None, as_json: bool):
 
 @main.command("export")
 @config_option
-@click.option("--period", "-p", help="The period, e.g. 2026-10 (default: the config's, else the last complete one).")
+@period_option
 @click.option("--exporter", "-e", "only", multiple=True, help="Only this exporter (repeat for more).")
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; send and record nothing.")
 @json_option
@@ -335,7 +351,7 @@ def _count(n: int, word: str) -> str:
 @main.command()
 @config_option
 @click.argument("employee_id")
-@click.option("--period", "-p", help="The period, e.g. 2026-10 (default: the config's, else the last complete one).")
+@period_option
 @json_option
 @user_errors
 def explain(config_path: Path, employee_id: str, period: str | None, as_json: bool):
@@ -343,8 +359,7 @@ def explain(config_path: Path, employee_id: str, period: str | None, as_json: bo
     attendance days) through the metric values and rules to the total, grade and pay."""
     from .explain import explain as explain_result, render
 
-    config = load_config(config_path)
-    with site_store(config, host_for(config)) as store, store.transaction() as conn:
+    with reading(config_path) as (config, store, conn):
         explained = explain_result(store, conn, config.period(period), employee_id, config.timezone)
     if as_json:
         click.echo(json.dumps(explained, ensure_ascii=False, indent=2, default=str))
@@ -355,16 +370,15 @@ def explain(config_path: Path, employee_id: str, period: str | None, as_json: bo
 @main.command()
 @config_option
 @click.argument("employee_id")
-@click.option("--period", "-p", help="The period, e.g. 2026-10 (default: the config's, else the last complete one).")
+@period_option
 @json_option
 @user_errors
 def scorecard(config_path: Path, employee_id: str, period: str | None, as_json: bool):
     """One person's stored scorecard for a period (its current run), with all its arithmetic."""
     from .card_text import render_scorecard
 
-    config = load_config(config_path)
-    label = config.period(period).label
-    with site_store(config, host_for(config)) as store, store.transaction() as conn:
+    with reading(config_path) as (config, store, conn):
+        label = config.period(period).label
         run = store.current_run(conn, label)
         cards = store.scorecards(conn, run["id"]) if run else []
     if not run:

@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 import click
 
 from . import compare
-from .cli import _table, config_option, json_option, main, user_errors
+from .cli import _table, config_option, json_option, main, only_period_option, period_option, reading, user_errors
 from .config import load_config
 from .decimals import tidy
 from .errors import KpiError
-from .pipeline import appraised, host_for, prepare, site_store
+from .pipeline import appraised, prepare, site_store
 
 
 def _fmt(value) -> str:
@@ -31,13 +31,12 @@ def _money(value) -> str:
 
 @main.command()
 @config_option
-@click.option("--period", "-p", help="Only this period.")
+@only_period_option
 @json_option
 @user_errors
 def runs(config_path: Path, period: str | None, as_json: bool):
     """Every run: period, status, which is current, when, the scheme and the config it used."""
-    config = load_config(config_path)
-    with site_store(config, host_for(config)) as store, store.transaction() as conn:
+    with reading(config_path) as (config, store, conn):
         rows = store.runs(conn, config.period(period).label if period else None)
     tz = ZoneInfo(config.timezone)
     out = []
@@ -66,8 +65,7 @@ def runs(config_path: Path, period: str | None, as_json: bool):
 @user_errors
 def diff(config_path: Path, run_a: int, run_b: int, as_json: bool):
     """What changed from run A to run B, per employee, and why: an input, the scheme, an adjustment."""
-    config = load_config(config_path)
-    with site_store(config, host_for(config)) as store, store.transaction() as conn:
+    with reading(config_path) as (config, store, conn):
         result = compare.diff(store, conn, run_a, run_b)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2, default=_fmt))
@@ -88,7 +86,7 @@ def diff(config_path: Path, run_a: int, run_b: int, as_json: bool):
 @config_option
 @click.option("--scheme", "scheme_ref", help="Another scheme: an installed id or a file (default: the config's).")
 @click.option("--set", "settings", multiple=True, help="A parameter: NAME=VALUE (repeatable).")
-@click.option("--period", "-p", help="The period, e.g. 2026-10.")
+@period_option
 @json_option
 @user_errors
 def simulate(config_path: Path, scheme_ref: str | None, settings: tuple[str, ...], period: str | None, as_json: bool):

@@ -14,15 +14,13 @@ from zoneinfo import ZoneInfo
 import click
 
 from . import adjustments, appeals, audit, periods
-from .cli import _table, config_option, json_option, main, user_errors
+from .cli import _table, config_option, json_option, main, only_period_option, period_option, reading, user_errors
 from .config import SiteConfig, load_config
 from .errors import KpiError
 from .options import did_you_mean
-from .pipeline import host_for, prepare, site_store
+from .pipeline import prepare, site_store
 from .workdays import WorkCalendar
 
-period_option = click.option("--period", "-p", help="The period, e.g. 2026-10 (default: the config's, else the last "
-                                                     "complete one).")
 by_option = click.option("--by", "actor", required=True, help="Who does this (kept in the audit log).")
 
 
@@ -217,13 +215,12 @@ def appeal_file(config_path, employee_id, period, grounds, evidence, filed_on, r
 
 @appeal.command("list")
 @config_option
-@click.option("--period", "-p", help="Only this period.")
+@only_period_option
 @json_option
 @user_errors
 def appeal_list(config_path, period, as_json):
     """Appeals, with their state and deadlines; an undecided one past its decision date is marked overdue."""
-    config = load_config(config_path)
-    with site_store(config, host_for(config)) as store, store.transaction() as conn:
+    with reading(config_path) as (config, store, conn):
         rows = appeals.listed(conn, config.period(period).label if period else None)
     today = _today(config)
     for r in rows:
@@ -257,8 +254,7 @@ def appeal_resolve(config_path, appeal_id, uphold, metric, indicator, record, re
     """Decide an appeal. Upheld, what it changes becomes adjustments: `kpi run` applies them and the
     exporters send the corrected results once, as corrections."""
     changes = _changes(metric, indicator, record)
-    config = load_config(config_path)
-    with site_store(config, host_for(config)) as store, store.transaction() as conn:
+    with reading(config_path) as (config, store, conn):
         label = appeals.get(conn, appeal_id)["period"]
     with _opened(config_path, label) as (config, p, store, conn):
         _check_changes(p, changes)
@@ -274,13 +270,12 @@ def appeal_resolve(config_path, appeal_id, uphold, metric, indicator, record, re
 # -- the audit log ----------------------------------------------------------------------------------
 @main.command("audit")
 @config_option
-@click.option("--period", "-p", help="Only this period.")
+@only_period_option
 @json_option
 @user_errors
 def audit_command(config_path, period, as_json):
     """Every recorded change: adjustments, appeals, reviews, approvals and unlocks, with who and why."""
-    config = load_config(config_path)
-    with site_store(config, host_for(config)) as store, store.transaction() as conn:
+    with reading(config_path) as (config, store, conn):
         rows = audit.entries(conn, config.period(period).label if period else None)
     tz = ZoneInfo(config.timezone)
     for r in rows:
