@@ -3,20 +3,42 @@
 An aggregated metric reads one record kind; all the metrics a scheme needs from one kind are
 computed in a single GROUP BY scan of that kind's table (one scan per table, see PERFORMANCE.md).
 Counts and sums come back from SQL as integers; rates are then formed exactly in Decimal, so a
-band edge such as 95% is compared without float error."""
+band edge such as 95% is compared without float error.
+
+**Attribution.** A record counts for its person: for a ticket, the assignee the helpdesk reports
+(the last assignee). A metric about an event — a ticket's first reply, its resolution — can name
+the field that says who acted at that event (:class:`ByEvent`). Under the run's attribution
+``"event"`` (the default) the record then counts for that person, mapped to an employee through
+the roster's ids in the field's system; where the field is blank or names the record's own person
+it counts for the record's employee; a person the roster does not know gets it for no one. Under
+``"last"`` every record counts for its own person, as most helpdesk reports count it. The scan
+stays one: it groups by the record's employee and each event field the metrics need, and each
+metric adds up the groups of its own key in Python (counts and sums add exactly; evidence lists
+are joined) — as many groups as distinct (assignee, event person) pairs, not records.
+
+**Supplied and computed.** A metric computed from records takes the value a connector supplies
+for it (a department's spreadsheet) where no record matched for that employee; a supplied value
+that differs from what the records give stops the run, as two sources that disagree do.
+
+A rated item's metric ``ITEM@RATER`` (what the ``rated`` rule reads) is the mean score of the
+``evaluation`` records of that item by raters in that role, when the store has that kind."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable
 
-from sqlalchemy import Connection, Table, and_, case, func, select
+from sqlalchemy import BigInteger, Connection, String, Table, and_, case, cast, func, literal_column, null, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from .decimals import tidy
+from .errors import InputError
 from .models import Metric, MetricValue, Period
 from .store import schema as s
+
+ATTRIBUTIONS = ("event", "last")
+RATED_KIND = "evaluation"
 
 
 @dataclass(frozen=True)
@@ -41,7 +63,8 @@ class Count:
 
 @dataclass(frozen=True)
 class Ratio:
-    """numerator / denominator × scale (100 gives a percentage). None when the denominator is empty."""
+    """numerator / denominator × scale (100 gives a percentage), counting records. None when the
+    denominator is empty."""
 
     numerator: Condition
     denominator: Condition | None = None
@@ -50,21 +73,71 @@ class Ratio:
 
 @dataclass(frozen=True)
 class Mean:
-    """The mean of a numeric expression over matching records; blanks are skipped, None when none."""
+    """The mean of a numeric expression over matching records; blanks (such as a difference with
+    a blank time) are skipped, None when none. `places`: see :class:`Sum`."""
 
     value: Expression
     where: Condition | None = None
     divisor: int = 1  # e.g. 60 to report seconds summed in SQL as minutes
+    places: int = 0
+
+
+@dataclass(frozen=True)
+class Sum:
+    """The total of a numeric expression over matching records (blanks skipped); 0 when none.
+    `places` keeps a decimal field exact: SQL adds value × 10^places rounded to an integer (SQLite
+    keeps decimals as text and would add them as floats), e.g. 2 for money."""
+
+    value: Expression
+    where: Condition | None = None
+    places: int = 0
+
+
+@dataclass(frozen=True)
+class SumRatio:
+    """Σ numerator / Σ denominator × scale over matching records (households paid / households
+    due). None when the denominator adds up to 0. `places`: see :class:`Sum`."""
+
+    numerator: Expression
+    denominator: Expression
+    where: Condition | None = None
+    scale: int = 100
+    places: int = 0
+
+
+@dataclass(frozen=True)
+class RelativeMean:
+    """The employee's mean of an expression / everyone's mean over the same records in the period
+    (every record of the kind that matches, attributed to anyone or no one): an agent's average
+    order value against the shop's. None when either has no records or everyone's mean is 0."""
+
+    value: Expression
+    where: Condition | None = None
+    places: int = 0
+
+
+Aggregate = Count | Ratio | Mean | Sum | SumRatio | RelativeMean
+
+
+@dataclass(frozen=True)
+class ByEvent:
+    """Who a record counts for under event attribution: the person in `field` (an id in `system`,
+    mapped to an employee through the roster), or the record's own person where `field` is blank."""
+
+    field: str
+    system: str = "helpdesk"
 
 
 @dataclass(frozen=True)
 class MetricDefinition:
     """A metric and how it is measured: an aggregate over one record kind, or (kind None) values
-    that a connector supplies per employee and period."""
+    that a connector supplies per employee and period. `attributed_to` makes a metric about an
+    event count for who acted at it (see the module's description)."""
 
     metric: Metric
     kind: str | None = None
-    aggregate: Count | Ratio | Mean | None = None
+    aggregate: Aggregate | None = None
+    attributed_to: ByEvent | None = None
 
     @property
     def id(self) -> str:
@@ -75,6 +148,8 @@ class MetricDefinition:
             raise ValueError(f"metric {self.id!r}: give both a record kind and an aggregate, or neither")
         if self.metric.direction not in ("higher", "lower"):
             raise ValueError(f"metric {self.id!r}: direction must be 'higher' or 'lower'")
+        if self.attributed_to is not None and self.kind is None:
+            raise ValueError(f"metric {self.id!r}: only a metric over records can be attributed to an event")
 
 
 def _when(cond: ColumnElement | None, then, otherwise=None):
@@ -83,23 +158,44 @@ def _when(cond: ColumnElement | None, then, otherwise=None):
     return case((cond, then), else_=otherwise)
 
 
+def scaled(expr: ColumnElement, places: int) -> ColumnElement:
+    """The expression × 10^places as an integer, so SQL adds and compares a decimal field exactly on
+    every backend (SQLite keeps decimals as text: `amount > 0` would compare strings there)."""
+    if not places:
+        return expr
+    return cast(func.round(expr * literal_column(str(10 ** places))), BigInteger)
+
+
+def _unscaled(total: Any, places: int) -> Decimal:
+    return Decimal(int(total)) / 10 ** places if places else Decimal(str(total))
+
+
+def _plain(d: Decimal) -> int | str:
+    """A figure for the evidence (JSON): an int when whole, else its exact text."""
+    d = tidy(d)
+    return int(d) if d == d.to_integral_value() else str(d)
+
+
 @dataclass
 class _Plan:
-    """The SQL columns one definition contributes to its kind's scan, and how to finish the value."""
+    """The SQL columns one definition contributes to its kind's scan, and how to finish the value
+    from them (and, for `totals`, from the same columns added over every group)."""
 
-    columns: list[ColumnElement] = field(default_factory=list)
-    finish: Callable[[list[Any]], tuple[Decimal | None, dict]] = lambda vals: (None, {})
+    columns: list[ColumnElement]
+    finish: Callable[[list[Any], list[Any] | None], tuple[Decimal | None, dict]]
+    totals: bool = False
 
 
 def _plan(defn: MetricDefinition, t: Table, w: Window) -> _Plan:
     agg = defn.aggregate
+    where = getattr(agg, "where", None)
+    cond = where(t, w) if where else None
     if isinstance(agg, Count):
-        cond = agg.where(t, w) if agg.where else None
         cols = [func.sum(_when(cond, 1, 0))]
         if agg.evidence:
             cols.append(func.aggregate_strings(_when(cond, t.c.source_id), ","))
 
-        def finish(vals):
+        def finish(vals, _):
             n = int(vals[0] or 0)
             ev = {"count": n}
             if agg.evidence:
@@ -112,21 +208,37 @@ def _plan(defn: MetricDefinition, t: Table, w: Window) -> _Plan:
         num = and_(num, den) if den is not None else num
         cols = [func.sum(_when(num, 1, 0)), func.sum(_when(den, 1, 0))]
 
-        def finish(vals):
+        def finish(vals, _):
             n, d = int(vals[0] or 0), int(vals[1] or 0)
             value = Decimal(n) * agg.scale / Decimal(d) if d else None
             return value, {"numerator": n, "denominator": d}
         return _Plan(cols, finish)
-    if isinstance(agg, Mean):
-        cond = agg.where(t, w) if agg.where else None
+    if isinstance(agg, (Mean, Sum, RelativeMean)):
         expr = agg.value(t, w)
-        cols = [func.sum(_when(cond, expr)), func.count(_when(cond, expr))]
+        cols = [func.sum(_when(cond, scaled(expr, agg.places))), func.count(_when(cond, expr))]
 
-        def finish(vals):
-            total, n = vals[0], int(vals[1] or 0)
+        def finish(vals, totals):
+            n = int(vals[1] or 0)
+            total = _unscaled(vals[0], agg.places) if n else Decimal(0)
+            if isinstance(agg, Sum):
+                return total, {"sum": _plain(total), "count": n}
             if not n:
                 return None, {"count": 0}
-            return Decimal(str(total)) / n / agg.divisor, {"sum": str(total), "count": n}
+            if isinstance(agg, Mean):
+                return total / n / agg.divisor, {"sum": _plain(total), "count": n}
+            everyone_n = int(totals[1] or 0)
+            everyone = _unscaled(totals[0], agg.places) if everyone_n else Decimal(0)
+            ev = {"sum": _plain(total), "count": n, "everyone_sum": _plain(everyone), "everyone_count": everyone_n}
+            return (total * everyone_n / (n * everyone) if everyone else None), ev
+        return _Plan(cols, finish, totals=isinstance(agg, RelativeMean))
+    if isinstance(agg, SumRatio):
+        cols = [func.sum(_when(cond, scaled(agg.numerator(t, w), agg.places))),
+                func.sum(_when(cond, scaled(agg.denominator(t, w), agg.places)))]
+
+        def finish(vals, _):
+            num = _unscaled(vals[0] or 0, agg.places)
+            den = _unscaled(vals[1] or 0, agg.places)
+            return (num * agg.scale / den if den else None), {"numerator": _plain(num), "denominator": _plain(den)}
         return _Plan(cols, finish)
     raise TypeError(f"metric {defn.id!r}: unknown aggregate {agg!r}")
 
@@ -140,66 +252,160 @@ def _exact(value: Decimal | None) -> Decimal | None:
 
 
 def _empty_value(defn: MetricDefinition) -> tuple[Decimal | None, dict]:
-    if isinstance(defn.aggregate, Count):
-        return Decimal(0), ({"count": 0, "records": []} if defn.aggregate.evidence else {"count": 0})
-    if isinstance(defn.aggregate, Ratio):
+    agg = defn.aggregate
+    if isinstance(agg, Count):
+        return Decimal(0), ({"count": 0, "records": []} if agg.evidence else {"count": 0})
+    if isinstance(agg, (Ratio, SumRatio)):
         return None, {"numerator": 0, "denominator": 0}
+    if isinstance(agg, Sum):
+        return Decimal(0), {"sum": 0, "count": 0}
     return None, {"count": 0}
+
+
+def _none_matched(defn: MetricDefinition, value: Decimal | None) -> bool:
+    """The records gave no figure: a rate or mean without records, a count or sum of nothing."""
+    return value is None or (isinstance(defn.aggregate, (Count, Sum)) and value == 0)
+
+
+def _merge(acc: list[Any] | None, vals, text: list[bool]) -> list[Any]:
+    """Columns of one more group added in: sums and counts added, evidence lists (text) joined."""
+    if acc is None:
+        return list(vals)
+    return [(f"{a},{b}" if a and b else a or b) if is_text else (a or 0) + (b or 0)
+            for a, b, is_text in zip(acc, vals, text)]
+
+
+def rated_definition(metric: Metric) -> MetricDefinition:
+    """ITEM@RATER as the mean score of `evaluation` records of ITEM by raters in the role RATER."""
+    item, rater = metric.id.split("@", 1)
+    return MetricDefinition(metric, RATED_KIND, Mean(lambda t, w: t.c.score,
+                                                     lambda t, w: and_(t.c.item == item, t.c.rater == rater), places=4))
 
 
 def compute(conn: Connection, record_tables: dict[str, Table], period: Period, employee_ids: list[str],
             definitions: list[MetricDefinition],
-            excluded: dict[str, list[tuple[int, int]]] | None = None) -> list[MetricValue]:
+            excluded: dict[str, list[tuple[int, int]]] | None = None, *,
+            attribution: str = "event") -> list[MetricValue]:
     """Every requested metric for every listed employee in the period. An employee with no
-    records gets 0 for a count and None for a rate or mean, with the evidence saying so.
-    `excluded` maps a record kind to [start, end) windows whose records are left out (anomalies)."""
-    lo, hi = period.window()
-    w = Window(lo, hi)
-    wanted = set(employee_ids)
+    records gets 0 for a count or sum and None for a rate or mean, with the evidence saying so.
+    `excluded` maps a record kind to [start, end) windows whose records are left out (anomalies);
+    `attribution` is "event" or "last" (see the module's description)."""
+    if attribution not in ATTRIBUTIONS:
+        raise ValueError(f"attribution must be one of {', '.join(ATTRIBUTIONS)}, not {attribution!r}")
+    definitions = [rated_definition(d.metric) if d.kind is None and "@" in d.id and RATED_KIND in record_tables
+                   else d for d in definitions]
     out: dict[tuple[str, str], MetricValue] = {}
-
     by_kind: dict[str, list[MetricDefinition]] = {}
     for d in definitions:
         if d.kind is not None:
             by_kind.setdefault(d.kind, []).append(d)
     for kind, defs in by_kind.items():
-        t = record_tables[kind]
-        plans = [_plan(d, t, w) for d in defs]
-        cols = [c for p in plans for c in p.columns]
-        q = (select(t.c.employee_id, *cols)
-             .where(t.c.at >= lo, t.c.at < hi, t.c.employee_id.is_not(None),
-                    *(~and_(t.c.at >= a, t.c.at < b) for a, b in (excluded or {}).get(kind, [])))
-             .group_by(t.c.employee_id))
-        for row in conn.execute(q):
-            emp = row[0]
-            if emp not in wanted:
-                continue
-            i = 1
-            for d, p in zip(defs, plans):
-                n = len(p.columns)
-                value, ev = p.finish(list(row[i:i + n]))
-                i += n
-                out[(emp, d.id)] = MetricValue(emp, period.label, d.id, _exact(value), f"records:{kind}", ev)
-        for d in defs:
-            for emp in employee_ids:
-                if (emp, d.id) not in out:
-                    value, ev = _empty_value(d)
-                    out[(emp, d.id)] = MetricValue(emp, period.label, d.id, value, f"records:{kind}", ev)
-
-    supplied = [d.id for d in definitions if d.kind is None]
-    if supplied:
-        t = s.input_metric_values
-        q = select(t.c.employee_id, t.c.metric, t.c.value, t.c.source, t.c.source_ref).where(
-            t.c.period == period.label, t.c.metric.in_(supplied))
-        for emp, metric, value, source, ref in conn.execute(q):
-            if emp in wanted:
-                prior = out.get((emp, metric))
-                if prior is not None and prior.value != value:
-                    raise ValueError(f"metric {metric!r} for employee {emp} in {period.label} is supplied by two "
-                                     f"sources with different values ({prior.source}: {prior.value}, {source}: {value})")
-                out[(emp, metric)] = MetricValue(emp, period.label, metric, value, source, {"source_ref": ref})
-        for metric in supplied:
-            for emp in employee_ids:
-                out.setdefault((emp, metric), MetricValue(emp, period.label, metric, None, "supplied",
-                                                          {"missing": "no source supplied a value"}))
+        out.update(_scan(conn, kind, record_tables[kind], period, employee_ids, defs,
+                         (excluded or {}).get(kind, []), attribution))
+    _add_supplied(conn, out, definitions, period.label, employee_ids)
     return [out[k] for k in sorted(out)]
+
+
+def _attribution_keys(conn: Connection, t: Table, defs: list[MetricDefinition], attribution: str):
+    """What a scan groups by — the record's employee, then each event field the metrics count for,
+    as the person ids the source gave — which of those each metric counts for, and per event field
+    the roster's map from its system's ids to employees (applied to the groups, not in SQL: a join
+    would be planned blind on a table just loaded)."""
+    keys: list[ColumnElement] = [t.c.employee_id]
+    key_of: list[int] = []
+    by_event: dict[ByEvent, int] = {}
+    for d in defs:
+        by = d.attributed_to if attribution == "event" else None
+        if by is not None and by not in by_event:
+            by_event[by] = len(keys)
+            # Blank where it is the record's own person, who is mapped already (and fewer groups).
+            keys.append(case((t.c[by.field] == t.c.person_ref, null()), else_=t.c[by.field]))
+        key_of.append(by_event[by] if by is not None else 0)
+    ids = s.employee_ids.c
+    maps = {k: dict(conn.execute(select(ids.external_id, ids.employee_id).where(ids.system == by.system)).all())
+            for by, k in by_event.items()}
+    return keys, key_of, maps
+
+
+def _scan(conn: Connection, kind: str, t: Table, period: Period, employee_ids: list[str],
+          defs: list[MetricDefinition], skip: list[tuple[int, int]], attribution: str) -> dict:
+    """One GROUP BY scan of a kind's table for all its requested metrics."""
+    lo, hi = period.window()
+    w = Window(lo, hi)
+    wanted = set(employee_ids)
+    plans = [_plan(d, t, w) for d in defs]
+    keys, key_of, maps = _attribution_keys(conn, t, defs, attribution)
+    # The metrics' columns in one block per key, so a group row is added in once per key.
+    cols: list[ColumnElement] = []
+    offset: dict[int, int] = {}  # metric -> where its columns start in its key's block
+    spans: dict[int, tuple[int, int]] = {}  # key -> its block's [start, end) in the row
+    for i in sorted(range(len(plans)), key=key_of.__getitem__):
+        start = spans.get(key_of[i], (len(keys) + len(cols),))[0]
+        offset[i] = len(keys) + len(cols) - start
+        cols += plans[i].columns
+        spans[key_of[i]] = (start, len(keys) + len(cols))
+    text = [False] * len(keys) + [isinstance(c.type, String) for c in cols]
+    blocks = [(k, a, b, text[a:b]) for k, (a, b) in sorted(spans.items())]
+    with_totals = {key_of[i] for i, p in enumerate(plans) if p.totals}
+
+    conditions = [t.c.at >= lo, t.c.at < hi, *(~and_(t.c.at >= a, t.c.at < b) for a, b in skip)]
+    if len(keys) == 1 and not with_totals:
+        conditions.append(t.c.employee_id.is_not(None))  # nothing reads unattributed records
+    q = select(*keys, *cols).where(*conditions).group_by(*keys)
+    groups: dict[tuple[str, int], list] = {}
+    totals: dict[int, list] = {}
+    for row in conn.execute(q):
+        for k, a, b, flags in blocks:
+            if k in with_totals:
+                totals[k] = _merge(totals.get(k), row[a:b], flags)
+            # The employee the group counts for: the record's own where the event's person is blank.
+            emp = row[0] if not k or row[k] is None else maps[k].get(row[k])
+            if emp in wanted:
+                groups[(emp, k)] = _merge(groups.get((emp, k)), row[a:b], flags)
+
+    out = {}
+    for i, (d, p) in enumerate(zip(defs, plans)):
+        k, o, n = key_of[i], offset[i], len(p.columns)
+        everyone = totals[k][o:o + n] if k in totals else None
+        for emp in employee_ids:
+            vals = groups.get((emp, k))
+            value, ev = p.finish(vals[o:o + n], everyone) if vals is not None else _empty_value(d)
+            if k:
+                ev["attributed_to"] = d.attributed_to.field
+            out[(emp, d.id)] = MetricValue(emp, period.label, d.id, _exact(value), f"records:{kind}", ev)
+    return out
+
+
+def _add_supplied(conn: Connection, out: dict, definitions: list[MetricDefinition], label: str,
+                  employee_ids: list[str]) -> None:
+    """Values connectors supplied: a supplied metric's value, or a computed one's where no record
+    matched (a conflicting one is an error)."""
+    computed = {d.id: d for d in definitions if d.kind is not None}
+    open_keys = {k for k, v in out.items() if _none_matched(computed[k[1]], v.value)}
+    wanted = set(employee_ids)
+    ids = sorted({d.id for d in definitions})
+    if not ids:
+        return
+    t = s.input_metric_values
+    q = select(t.c.employee_id, t.c.metric, t.c.value, t.c.source, t.c.source_ref).where(
+        t.c.period == label, t.c.metric.in_(ids))
+    for emp, metric, value, source, ref in conn.execute(q):
+        if emp not in wanted:
+            continue
+        key = (emp, metric)
+        prior = out.get(key)
+        if key not in open_keys and prior is not None and prior.value != value:
+            if metric in computed and prior.source.startswith("records:"):
+                raise InputError(f"metric {metric!r} for employee {emp} in {label} is computed from "
+                                 f"{prior.source[8:]} records as {prior.value} and supplied by {source} as {value}; "
+                                 "keep one of them (a supplied value stands in only where no record matched)")
+            raise InputError(f"metric {metric!r} for employee {emp} in {label} is supplied by two "
+                             f"sources with different values ({prior.source}: {prior.value}, {source}: {value})")
+        open_keys.discard(key)
+        if prior is None or not prior.source.startswith("records:") or _none_matched(computed[metric], prior.value):
+            out[key] = MetricValue(emp, label, metric, value, source, {"source_ref": ref})
+    for d in definitions:
+        if d.kind is None:
+            for emp in employee_ids:
+                out.setdefault((emp, d.id), MetricValue(emp, label, d.id, None, "supplied",
+                                                        {"missing": "no source supplied a value"}))

@@ -11,10 +11,11 @@ opening it again resumes from there. Write each step so that it either completes
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable
 
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, Table, inspect
 
+from ..errors import StoreError
 from . import schema as s
 
 
@@ -53,3 +54,29 @@ def _workflow_tables(conn: Connection) -> None:
 
 # version reached -> step; a new schema version adds its step here and bumps schema.SCHEMA_VERSION.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _exact_ids, 3: _ledger_keys, 4: _workflow_tables}
+
+
+def add_record_columns(conn: Connection, tables: Iterable[Table]) -> list[str]:
+    """Fields a record kind gained since its table was made (a newer kpi, an upgraded plugin) become
+    columns, nullable and empty: the existing rows are kept as they were. This is not a schema
+    version, as the kinds come from plugins; it runs on every open and adds only what is missing,
+    one ALTER per column, so a pass cut short on MariaDB (where each ALTER commits) is finished on
+    the next open. Returns the columns added, as table.column."""
+    insp = inspect(conn)
+    quote = conn.dialect.identifier_preparer.quote
+    existing = set(insp.get_table_names())
+    added = []
+    for table in tables:
+        if table.name not in existing:
+            continue
+        have = {c["name"] for c in insp.get_columns(table.name)}
+        for col in table.columns:
+            if col.name in have:
+                continue
+            if not col.nullable:
+                raise StoreError(f"the store's table {table.name} has no column {col.name}, which cannot be added to "
+                                 "existing rows: it may not be empty. A record kind's fields are columns that may be empty")
+            conn.exec_driver_sql(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(col.name)} "
+                                 f"{col.type.compile(dialect=conn.dialect)}")
+            added.append(f"{table.name}.{col.name}")
+    return added

@@ -16,7 +16,7 @@ from ..errors import StoreError
 from ..models import Employee, MetricValue, Period
 from ..records import RecordKind
 from . import schema as s
-from .migrations import MIGRATIONS
+from .migrations import MIGRATIONS, add_record_columns
 
 STORE_FILE = "kpi.sqlite"
 
@@ -130,8 +130,10 @@ class Store:
                     f"the store at {self.url} has schema version {found}, made by a newer kpi than this one "
                     f"(which knows up to {s.SCHEMA_VERSION}). Upgrade kpi; the store was not changed.")
             self._upgrade(conn, found)
-            # Tables for record kinds that plugins added since the store was made.
+            # Tables for record kinds that plugins added since the store was made, and columns for
+            # fields that kinds gained.
             s.metadata.create_all(conn, tables=list(self.record_tables.values()))
+            add_record_columns(conn, self.record_tables.values())
             conn.commit()
 
     def _upgrade(self, conn: Connection, found: int) -> None:
