@@ -47,6 +47,9 @@ PERIOD = {
 IDENTITY = {
     "unknown": Option("str", default="report", choices=("report", "fail"),
                       help="what a record for an id not in the roster does to the run"),
+    "attribution": Option("str", default="event", choices=("event", "last"),
+                          help="whom a ticket's reply or resolution counts for: the person who did it, or the "
+                               "ticket's last assignee"),
 }
 PLUGINS = {
     "disable": Option("list", default=[], help="plugin names not to load"),
@@ -110,6 +113,7 @@ class SiteConfig:
     exporters: list[PluginSection]
     output_dir: Path
     anomalies: list[Anomaly] = field(default_factory=list)
+    attribution: str = "event"
 
     @property
     def dir(self) -> Path:
@@ -185,6 +189,7 @@ def load_config(path: str | Path) -> SiteConfig:
         cycle=cycle,
         default_period=period.get("default"),
         identity_unknown=identity["unknown"],
+        attribution=identity["attribution"],
         plugins_disable=plugins["disable"],
         plugins_modules=plugins["modules"],
         scheme_use=scheme.get("use"),

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable
 
-from sqlalchemy import BigInteger, Connection, String, Table, and_, case, cast, func, literal_column, null, select
+from sqlalchemy import BigInteger, Connection, String, Table, and_, case, cast, func, literal_column, null, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
 from .decimals import tidy
@@ -285,11 +285,13 @@ def rated_definition(metric: Metric) -> MetricDefinition:
 def compute(conn: Connection, record_tables: dict[str, Table], period: Period, employee_ids: list[str],
             definitions: list[MetricDefinition],
             excluded: dict[str, list[tuple[int, int]]] | None = None, *,
-            attribution: str = "event") -> list[MetricValue]:
+            attribution: str = "event",
+            left_out: dict[str, set[tuple[str, str]]] | None = None) -> list[MetricValue]:
     """Every requested metric for every listed employee in the period. An employee with no
     records gets 0 for a count or sum and None for a rate or mean, with the evidence saying so.
     `excluded` maps a record kind to [start, end) windows whose records are left out (anomalies);
-    `attribution` is "event" or "last" (see the module's description)."""
+    `attribution` is "event" or "last" (see the module's description); `left_out` maps a record kind
+    to (source, source id) pairs left out by adjustment."""
     if attribution not in ATTRIBUTIONS:
         raise ValueError(f"attribution must be one of {', '.join(ATTRIBUTIONS)}, not {attribution!r}")
     definitions = [rated_definition(d.metric) if d.kind is None and "@" in d.id and RATED_KIND in record_tables
@@ -301,7 +303,7 @@ def compute(conn: Connection, record_tables: dict[str, Table], period: Period, e
             by_kind.setdefault(d.kind, []).append(d)
     for kind, defs in by_kind.items():
         out.update(_scan(conn, kind, record_tables[kind], period, employee_ids, defs,
-                         (excluded or {}).get(kind, []), attribution))
+                         (excluded or {}).get(kind, []), attribution, (left_out or {}).get(kind, set())))
     _add_supplied(conn, out, definitions, period.label, employee_ids)
     return [out[k] for k in sorted(out)]
 
@@ -328,7 +330,8 @@ def _attribution_keys(conn: Connection, t: Table, defs: list[MetricDefinition], 
 
 
 def _scan(conn: Connection, kind: str, t: Table, period: Period, employee_ids: list[str],
-          defs: list[MetricDefinition], skip: list[tuple[int, int]], attribution: str) -> dict:
+          defs: list[MetricDefinition], skip: list[tuple[int, int]], attribution: str,
+          skip_records: set[tuple[str, str]]) -> dict:
     """One GROUP BY scan of a kind's table for all its requested metrics."""
     lo, hi = period.window()
     w = Window(lo, hi)
@@ -349,6 +352,8 @@ def _scan(conn: Connection, kind: str, t: Table, period: Period, employee_ids: l
     with_totals = {key_of[i] for i, p in enumerate(plans) if p.totals}
 
     conditions = [t.c.at >= lo, t.c.at < hi, *(~and_(t.c.at >= a, t.c.at < b) for a, b in skip)]
+    if skip_records:
+        conditions.append(~tuple_(t.c.source, t.c.source_id).in_(sorted(skip_records)))
     if len(keys) == 1 and not with_totals:
         conditions.append(t.c.employee_id.is_not(None))  # nothing reads unattributed records
     q = select(*keys, *cols).where(*conditions).group_by(*keys)

@@ -276,7 +276,8 @@ def measure(p: Prepared, store: Store, conn, people: list[Employee], adjusted: l
     wanted = metric_definitions(p.host, p.scheme)
     kinds = p.host.record_kinds.names()
     values = metric_engine.compute(conn, store.record_tables, p.period, [e.id for e in people], wanted,
-                                   quality.windows(p.config.anomalies, p.period, kinds))
+                                   quality.windows(p.config.anomalies, p.period, kinds),
+                                   attribution=p.config.attribution, left_out=adjustments.excluded_records(adjusted))
     values = adjustments.apply_to_metrics(values, adjusted)
     lo, hi = p.period.window()
     coverage = {k: store.records_in_window(conn, k, lo, hi) for k in sorted({d.kind for d in wanted if d.kind})}

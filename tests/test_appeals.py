@@ -92,3 +92,20 @@ def test_a_late_appeal_needs_a_reason_and_a_rejected_one_changes_nothing(demo_si
     assert again.exit_code == 1 and "appeal #1 is rejected: it cannot be decided" in again.output
     unknown = kpi("adjust", "add", *c, "E011", "--metric", "absent_dayz=0", "--reason", "r", "--by", "x", ok=False)
     assert unknown.exit_code == 1 and "the scheme has no metric 'absent_dayz'; did you mean 'absent_days'?" in unknown.output
+
+
+def test_a_record_left_out_by_adjustment_no_longer_counts(demo_site):
+    c = ["--config", str(demo_site)]
+    kpi("run", *c)
+    kpi("adjust", "add", *c, "E011", "--exclude-record", "ticket:tickets:T005018", "--reason",
+        "reassigned to the key-account team on 10-23", "--by", "主管")
+    out = json.loads(kpi("run", *c, "--json").stdout)
+    card = next(x for x in out["scorecards"] if x["employee_id"] == "E011")
+    # one late normal ticket left: 15 − 3 = 12 instead of 9 → efficiency 22, total 34
+    assert next(ln for ln in card["lines"] if ln["indicator"] == "normal_24h")["points"] == "12"
+    assert card["total"] == "34"
+    assert any(f["code"] == "adjusted" and "record ticket:tickets:T005018 left out" in f["message"]
+               for f in card["flags"])
+    explained = json.loads(kpi("explain", *c, "E011", "--json").stdout)
+    late = next(m for m in explained["metrics"] if m["metric"] == "late_normal_tickets")
+    assert [r["id"] for r in late["records"]] == ["T005026"]

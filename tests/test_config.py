@@ -186,3 +186,10 @@ def test_a_monthly_site_names_its_quarters_and_years_from_its_months():
     assert (year.start, year.end, len(cycle.months(year))) == (date(2025, 12, 26), date(2026, 12, 25), 12)
     with pytest.raises(KpiError, match="write a month as YYYY-MM"):
         cycle.period("2026-13-01")
+
+
+def test_attribution_is_event_by_default_and_checked(demo_site):
+    assert load_config(demo_site).attribution == "event"
+    edit(demo_site, '[identity]\nunknown = "report"', '[identity]\nunknown = "report"\nattribution = "lastt"')
+    code, problems = validate(demo_site)
+    assert code == 1 and "identity.attribution" in problems[0] and "'event'" in problems[0]
