@@ -251,6 +251,7 @@ def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
         with store.transaction() as conn:
             store.save_results(conn, run_id, p.period.label, values, [_card_row(c) for c in cards], report)
             periods.rescored(conn, p.period.label, run_id)
+            quality.log_anomalies(conn, p.config, p.period)
     except BaseException as exc:
         message = str(exc) if isinstance(exc, KpiError) else f"{type(exc).__name__}: {exc}"
         store.fail_run(run_id, f"failed in {phase}: {message}")

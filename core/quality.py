@@ -66,6 +66,19 @@ def mark(cards: list[Scorecard], anomalies: list[Anomaly], counts: dict[int, dic
                                               f"({n} of this person's)"))
 
 
+def log_anomalies(conn: Connection, config: SiteConfig, period: Period) -> None:
+    """Each anomaly window that applies to the period goes into the audit log the first time a run
+    applies it (the windows live in the config; the log says when they came into force)."""
+    from . import audit
+    seen = {(e["subject"], e["details"].get("reason")) for e in audit.entries(conn, period.label)
+            if e["action"] == "anomaly.applied"}
+    lo, hi = period.window()
+    for a in config.anomalies:
+        if a.start < hi and a.end > lo and (a.label, a.reason) not in seen:
+            audit.log(conn, f"config {config.file}", "anomaly.applied", period.label, a.label,
+                      details={"reason": a.reason, "kinds": list(a.kinds) or "all"})
+
+
 def attendance_gaps(conn: Connection, tables: dict, period: Period, people: list[Employee],
                     timezone: str) -> dict[str, list[str]]:
     """Days the attendance source has for someone but not for this person while employed: a

@@ -75,3 +75,13 @@ def test_an_anomaly_naming_an_unknown_record_kind_is_refused(demo_site):
     result = CliRunner().invoke(main, ["validate", "--config", str(demo_site)])
     assert result.exit_code == 1
     assert "anomaly[0].kinds: unknown record kind 'tickets'; did you mean 'ticket'?" in result.output
+
+
+def test_an_anomaly_window_is_in_the_audit_log_from_the_first_run_that_applies_it(demo_site):
+    demo_site.write_text(demo_site.read_text(encoding="utf-8") + OUTAGE, encoding="utf-8")
+    run(demo_site)
+    run(demo_site)
+    result = CliRunner().invoke(main, ["audit", "--config", str(demo_site), "--json"])
+    log = json.loads(result.stdout)
+    assert [(e["action"], e["subject"], e["details"]["reason"]) for e in log] == [
+        ("anomaly.applied", "2026-10-21 to 2026-10-21", "helpdesk outage (系统故障)")]
