@@ -171,7 +171,8 @@ def adjust_withdraw(config_path, adjustment_id, period, reason, actor):
 # -- appeals ------------------------------------------------------------------------------------
 def _calendar_and_deadlines(p) -> tuple[WorkCalendar, appeals.Deadlines]:
     given = getattr(p.scheme, "appeal_deadlines", lambda overrides: {})(p.config.scheme_parameters)
-    return WorkCalendar(), appeals.Deadlines(**{**appeals.DEFAULT_DEADLINES, **given})
+    return (WorkCalendar(p.config.days_off, p.config.working_days),
+            appeals.Deadlines(**{**appeals.DEFAULT_DEADLINES, **given}))
 
 
 def _today(config: SiteConfig) -> date:

@@ -32,6 +32,11 @@ TOP_LEVEL = {
     "exporter": Option("any", default=[]),
     "output": Option("table", default={}),
     "anomaly": Option("any", default=[], help="[[anomaly]] windows whose records are left out, with the reason"),
+    "calendar": Option("table", default={}, help="days_off and working_days the Chinese calendar does not know"),
+}
+CALENDAR = {
+    "days_off": Option("any", default=[], help="dates off besides weekends and public holidays (a company holiday)"),
+    "working_days": Option("any", default=[], help="dates worked that would be off (a year the calendar lacks)"),
 }
 SITE = {
     "name": Option("str", required=True, help="the site's name, shown on reports"),
@@ -114,6 +119,8 @@ class SiteConfig:
     output_dir: Path
     anomalies: list[Anomaly] = field(default_factory=list)
     attribution: str = "event"
+    days_off: frozenset = frozenset()
+    working_days: frozenset = frozenset()
 
     @property
     def dir(self) -> Path:
@@ -159,6 +166,11 @@ def load_config(path: str | Path) -> SiteConfig:
     plugins = section("plugins", PLUGINS)
     scheme = section("scheme", SCHEME)
     output = section("output", OUTPUT)
+    calendar = section("calendar", CALENDAR)
+    for key in ("days_off", "working_days"):
+        if not isinstance(calendar[key], list) or not all(type(d) is date for d in calendar[key]):
+            problems.append(Problem(file, f"calendar.{key}", "expected a list of dates, e.g. [2026-12-31, 2027-01-04]"))
+            calendar[key] = []
 
     timezone = site.get("timezone") or DEFAULT_TIMEZONE
     try:
@@ -190,6 +202,8 @@ def load_config(path: str | Path) -> SiteConfig:
         default_period=period.get("default"),
         identity_unknown=identity["unknown"],
         attribution=identity["attribution"],
+        days_off=frozenset(calendar["days_off"]),
+        working_days=frozenset(calendar["working_days"]),
         plugins_disable=plugins["disable"],
         plugins_modules=plugins["modules"],
         scheme_use=scheme.get("use"),

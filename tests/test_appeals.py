@@ -109,3 +109,15 @@ def test_a_record_left_out_by_adjustment_no_longer_counts(demo_site):
     explained = json.loads(kpi("explain", *c, "E011", "--json").stdout)
     late = next(m for m in explained["metrics"] if m["metric"] == "late_normal_tickets")
     assert [r["id"] for r in late["records"]] == ["T005026"]
+
+
+def test_a_company_day_off_in_the_config_moves_the_deadline(demo_site):
+    text = demo_site.read_text(encoding="utf-8")
+    demo_site.write_text(text.replace("[identity]", "[calendar]\ndays_off = [2026-10-08]\n\n[identity]", 1),
+                         encoding="utf-8")
+    c = ["--config", str(demo_site)]
+    kpi("run", *c)
+    filed = kpi("appeal", "file", *c, "E027", "--grounds", "g", "--received", "2026-09-29", "--on", "2026-09-30",
+                "--by", "韩婷")
+    # 10-08 is now off too: 10-09, 10-10 (working Saturday), 10-12
+    assert "review due 2026-10-12" in filed.output
