@@ -19,7 +19,7 @@ from .options import did_you_mean
 from .pipeline import Progress, config_problems, host_for, resolve_scheme, run as run_pipeline, site_store, \
     unknown_metrics
 from .plugins import make_host
-from .scoring import Scorecard
+from .scoring import ranked
 from .text import render_description, table as _table
 
 
@@ -87,18 +87,6 @@ class TerminalProgress(Progress):
         self.drawn = True
 
 
-def rank(cards: list[Scorecard]) -> list[tuple[int | None, Scorecard]]:
-    """Competition ranking (1, 2, 2, 4) of the appraised by total; the not appraised last, unranked."""
-    scored = sorted((c for c in cards if c.eligible), key=lambda c: (-c.total, c.employee_id))
-    out, prev, prev_rank = [], None, 0
-    for i, card in enumerate(scored, 1):
-        r = prev_rank if card.total == prev else i
-        out.append((r, card))
-        prev, prev_rank = card.total, r
-    out += [(None, c) for c in sorted(cards, key=lambda c: c.employee_id) if not c.eligible]
-    return out
-
-
 @main.command()
 @config_option
 @click.option("--period", "-p", help="The period to score, e.g. 2026-10 (default: the config's, else the last complete one).")
@@ -109,11 +97,11 @@ def run(config_path: Path, period: str | None, as_json: bool):
     config = load_config(config_path)
 
     outcome = run_pipeline(config, period, progress=TerminalProgress(quiet=as_json))
-    ranked = rank(outcome.scorecards)
+    ranking = ranked(outcome.scorecards)
     if as_json:
         click.echo(json.dumps({
             "run_id": outcome.run_id, "period": outcome.period.label, "store": _safe_url(config),
-            "scorecards": [dict(c.to_dict(), rank=r) for r, c in ranked],
+            "scorecards": [dict(c.to_dict(), rank=r) for r, c in ranking],
             "sources": outcome.sources, "exports": [e.to_dict() for e in outcome.exports],
             "warnings": outcome.warnings,
         }, ensure_ascii=False, indent=2))
@@ -122,7 +110,7 @@ def run(config_path: Path, period: str | None, as_json: bool):
                    f"run {outcome.run_id}")
         rows = [[str(r) if r else "-", c.employee_id, c.name, c.role, str(c.total) if c.total is not None else "n/a",
                  c.grade or "-", str(c.pay.amount) if c.pay else "-", ", ".join(sorted({f.code for f in c.flags}))]
-                for r, c in ranked]
+                for r, c in ranking]
         click.echo(_table(rows, ["rank", "id", "name", "role", "total", "grade", "pay", "flags"]))
         for s in outcome.sources:
             extra = f", {s['rejected']} rejected" if s["rejected"] else ""

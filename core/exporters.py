@@ -84,9 +84,6 @@ class Ledger:
         self._pending = {r["employee_id"]: r for r in rows if r["status"] == "sending"
                          and r["id"] > self._last.get(r["employee_id"], {"id": -1})["id"]}
 
-    def last_delivered(self, employee_id: str) -> dict | None:
-        return self._last.get(employee_id)
-
     def key(self, employee_id: str, digest: str) -> str:
         return hashlib.sha256(f"{self.exporter}\0{self.period}\0{employee_id}\0{digest}".encode()).hexdigest()[:40]
 

@@ -131,6 +131,13 @@ def competition_ranks(totals: dict[str, Decimal]) -> dict[str, int]:
     return ranks
 
 
+def ranked(cards: list["Scorecard"]) -> list[tuple[int | None, "Scorecard"]]:
+    """The appraised by competition rank (1, 2, 2, 4), then the not appraised by id, unranked."""
+    ranks = competition_ranks({c.employee_id: c.total for c in cards if c.eligible and c.total is not None})
+    order = sorted(cards, key=lambda c: (c.employee_id not in ranks, ranks.get(c.employee_id, 0), c.employee_id))
+    return [(ranks.get(c.employee_id), c) for c in order]
+
+
 def standings(rows: list[tuple[str, bool, Decimal | None]]) -> dict[str, Standing]:
     """Standings from (employee id, eligible, total) rows of one period."""
     totals = {emp: total for emp, eligible, total in rows if eligible and total is not None}

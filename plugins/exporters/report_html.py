@@ -18,7 +18,7 @@ from kpi.core import __version__, hookimpl
 from kpi.core.decimals import tidy
 from kpi.core.exporters import ExportReport, Ledger, RunResult
 from kpi.core.options import Option
-from kpi.core.scoring import Line, Scorecard, competition_ranks
+from kpi.core.scoring import Line, Scorecard, ranked
 
 from . import report_svg
 from .files import atomic_file, output_path
@@ -140,13 +140,6 @@ def num(d: Decimal | None, places: Decimal | None = None) -> str:
 
 def money(d: Decimal) -> str:
     return format(d.quantize(CENT), "f")
-
-
-def ranked(cards: list[Scorecard]) -> list[tuple[int | None, Scorecard]]:
-    """The appraised by competition rank (1, 2, 2, 4), then the not appraised by id, unranked."""
-    ranks = competition_ranks({c.employee_id: c.total for c in cards if c.eligible and c.total is not None})
-    order = sorted(cards, key=lambda c: (c.employee_id not in ranks, ranks.get(c.employee_id, 0), c.employee_id))
-    return [(ranks.get(c.employee_id), c) for c in order]
 
 
 def attainment(line: Line, dimension_max: Decimal | None) -> Decimal | None:
