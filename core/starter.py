@@ -28,8 +28,18 @@ SECTIONS = [
 ]
 
 
+def _toml(data: dict) -> str:
+    """tomli-w writes a short list of tables inline (exporter = [{…}]), which after a table header
+    would belong to that table: write flat lists of tables as [[name]] sections instead."""
+    (key, value), = data.items()
+    if isinstance(value, list) and all(isinstance(v, dict) and not any(isinstance(x, dict) for x in v.values())
+                                       for v in value):
+        return "\n".join(f"[[{key}]]\n{tomli_w.dumps(item)}" for item in value)
+    return tomli_w.dumps(data)
+
+
 def starter_config() -> str:
     parts = ["# kpi site config. Check it with: kpi validate --config site.toml\n"]
     for comment, data in SECTIONS:
-        parts.append(f"# {comment}\n{tomli_w.dumps(data)}")
+        parts.append(f"# {comment}\n{_toml(data)}")
     return "\n".join(parts)

@@ -151,6 +151,9 @@ def test_init_writes_a_config_that_loads(tmp_path):
     assert text.count("\n# ") >= 7  # a comment over each section
     config = load_config(path)
     assert config.scheme_use == "recycling" and [c.use for c in config.connectors] == ["csv", "csv"]
+    assert [(e.name, e.use) for e in config.exporters] == [("payroll", "payroll_csv")]
+    code, problems = validate(path)
+    assert (code, problems) == (0, [])  # every section checks against its plugin, not just parses
     again = CliRunner().invoke(main, ["init", "--path", str(path)])
     assert again.exit_code == 1 and "exists; use --force" in again.output
 
