@@ -17,7 +17,7 @@ from kpi.core.models import Employee, MetricValue, Period
 from kpi.core.scoring import ScoringContext
 from kpi.plugins.schemes.declarative import RULE_TYPES
 from kpi.plugins.schemes.rules import fmt
-from kpi.plugins.schemes.scheme import parse_scheme
+from kpi.plugins.schemes.loader import parse_scheme
 
 HEAD = """
 [scheme]

@@ -16,7 +16,7 @@ from kpi.core.errors import ConfigError, KpiError
 from kpi.core.models import Employee, MetricValue, Period
 from kpi.core.scoring import ScoringContext
 from kpi.plugins.schemes.declarative import RULE_TYPES
-from kpi.plugins.schemes.scheme import parse_scheme
+from kpi.plugins.schemes.loader import parse_scheme
 
 METRICS = ["m1", "m2", "m3"]
 PERIOD = Period("2026-10", date(2026, 10, 1), date(2026, 10, 31))

@@ -11,7 +11,7 @@ from .escalating import EscalatingType
 from .formulas import FormulaType
 from .rated import RatedType
 from .rules import BUILTIN_RULE_TYPES
-from .scheme import parse_scheme
+from .loader import parse_scheme
 
 # Every rule type this plugin registers: the band and count rules of rules.py, and the rest.
 RULE_TYPES = {**BUILTIN_RULE_TYPES, "escalating": EscalatingType(), "rated": RatedType(), "formula": FormulaType()}

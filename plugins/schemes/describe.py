@@ -23,7 +23,7 @@ def describe(scheme) -> dict[str, Any]:
         "id": scheme.id,
         "version": scheme.version,
         "name": scheme.name,
-        "source": _source(scheme),
+        "source": getattr(scheme, "source", "") or None,
         "file": scheme.file,
         "notes": list(scheme.notes),
         "total": fmt(scheme.total_cap),
@@ -89,18 +89,6 @@ def _pay(pay, params) -> dict[str, Any]:
         "amount": pay.amount.text if pay.amount is not None else None,
         "prorate": {"attended": pay.prorate[0], "scheduled": pay.prorate[1].text(params)} if pay.prorate else None,
     }
-
-
-def _source(scheme) -> str | None:
-    """[scheme] source: kept by the parser if it keeps it, else read back from the file's head."""
-    if getattr(scheme, "source", None):
-        return scheme.source
-    try:
-        from .scheme import tomllib
-        with open(scheme.file, "rb") as fh:
-            return (tomllib.load(fh).get("scheme") or {}).get("source")
-    except (OSError, ValueError):
-        return None
 
 
 def _plain(value: Any) -> Any:
