@@ -172,17 +172,20 @@ def appraised(employees: list[Employee], period: Period) -> list[Employee]:
 def run(config: SiteConfig, period_label: str | None = None, *, host: Host | None = None,
         progress: Progress | None = None) -> RunOutcome:
     p = prepare(config, period_label, host)
-    with site_store(config, p.host) as store:
-        return _run(p, store, progress or Progress())
+    # One run of a period at a time: a second one is refused, saying whose run it waits for.
+    with site_store(config, p.host) as store, store.run_lock(p.period.label) as lock:
+        return _run(p, store, progress or Progress(), lock)
 
 
-def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
+def _run(p: Prepared, store: Store, progress: Progress, lock=None) -> RunOutcome:
     hook = p.host.hook
     with store.transaction() as conn:
         periods.require_open(conn, p.period.label, "scored again")
         adjusted = adjustments.active(conn, p.period.label)
     run_id = store.start_run(p.period, site=p.config.name, config_hash=p.config.hash, scheme_id=p.scheme.id,
                              scheme_version=p.scheme.version, plugins=p.host.plugin_set())
+    if lock is not None:
+        lock.running(run_id)
     info = RunInfo(run_id, p.period, p.config, store)
     hook.kpi_run_started(run=info)
     phase = "pull"
@@ -249,7 +252,7 @@ def _run(p: Prepared, store: Store, progress: Progress) -> RunOutcome:
                   "anomalies": [{"reason": p.config.anomalies[i].reason, "left_out": sum(c.values())}
                                 for i, c in left_out.items()]}
         with store.transaction() as conn:
-            store.save_results(conn, run_id, p.period.label, values, [_card_row(c) for c in cards], report)
+            store.save_results(conn, run_id, p.period.label, values, (_card_row(c) for c in cards), report)
             periods.rescored(conn, p.period.label, run_id)
             quality.log_anomalies(conn, p.config, p.period)
     except BaseException as exc:

@@ -4,7 +4,7 @@ then dimension subtotals, total, grade, pay and flags."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
@@ -75,7 +75,10 @@ class Scorecard:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        out = _plain(asdict(self))
+        try:
+            out = _plain_fields(self)
+        except _Unusual:
+            out = _plain(asdict(self))
         if self.pay is not None:  # money keeps its places: 225.00, not 225
             out["pay"]["amount"] = format(self.pay.amount, "f")
         return out
@@ -97,6 +100,35 @@ def scorecard_from_dict(d: dict[str, Any]) -> Scorecard:
         [DimensionResult(**dict(x, raw=Decimal(x["raw"]), max_points=Decimal(x["max_points"]),
                                 weight=Decimal(x["weight"]), points=Decimal(x["points"]))) for x in d["dimensions"]],
         [Flag(**f) for f in d["flags"]], list(d["notes"]))
+
+
+class _Unusual(Exception):
+    """A value _plain_fields leaves to asdict (a tuple, an object)."""
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _plain_fields(obj):
+    """_plain(asdict(obj)) in one pass, without asdict's deep copies (a large run stores tens of
+    thousands of scorecards), for what scorecards hold; anything else raises _Unusual."""
+    kind = type(obj)
+    if kind is str or obj is None or kind is bool or kind is int or kind is float:
+        return obj
+    if kind is Decimal:
+        return format(tidy(obj), "f")
+    if kind is list:
+        return [_plain_fields(v) for v in obj]
+    if kind is dict:
+        if not all(type(k) is str for k in obj):
+            raise _Unusual
+        return {k: _plain_fields(v) for k, v in obj.items()}
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        if not is_dataclass(kind):
+            raise _Unusual
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(kind))
+    return {name: _plain_fields(getattr(obj, name)) for name in names}
 
 
 def _plain(obj):

@@ -3,14 +3,19 @@ ORM objects (see PERFORMANCE.md: ORM rows cost 5x Core on a large month)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import socket
 import time
+import uuid
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, inspect, select, update
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from ..errors import StoreError
 from ..models import Employee, MetricValue, Period
@@ -62,24 +67,174 @@ def upsert(conn: Connection, table, rows: list[dict], keys: tuple[str, ...]) -> 
     """Insert rows, replacing any row with the same key: the same source record fetched twice is one row."""
     if not rows:
         return
-    dialect = conn.dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        mod = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
-        stmt = mod.insert(table)
-        others = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys and not c.primary_key}
-        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=others) if others else stmt.on_conflict_do_nothing()
-    elif dialect in ("mysql", "mariadb"):
-        from sqlalchemy.dialects.mysql import insert as mysql_insert
-
-        stmt = mysql_insert(table)
-        others = {c.name: stmt.inserted[c.name] for c in table.columns if c.name not in keys and not c.primary_key}
-        stmt = stmt.on_duplicate_key_update(others or {keys[0]: stmt.inserted[keys[0]]})
-    else:  # portable fallback: delete then insert, one key at a time
+    stmt = _upsert_statement(conn.dialect.name, table, keys)
+    if stmt is None:  # portable fallback: delete then insert, one key at a time
         for row in rows:
             conn.execute(delete(table).where(*(table.c[k] == row[k] for k in keys)))
         conn.execute(insert(table), rows)
         return
     conn.execute(stmt, rows)
+
+
+class RecordWriter:
+    """Writes one source's records of one kind, a batch of tuples at a time, upserted by (source,
+    source_id): a record fetched again replaces its row, and so does a later row with the same id
+    in the same pull (the later wins). The bulk path of every pull, so it skips SQLAlchemy's
+    per-row work (see PERFORMANCE.md): statements are compiled once, values go through the columns'
+    bind processors only where a type has one (decimals, booleans, dates on SQLite), and rows go to
+    the driver as plain tuples. A column blank in the whole batch is left out of the INSERT (it is
+    NULL all the same, and binding it cost SQLite as much as the rest of the row) —
+
+    - SQLite, MariaDB/MySQL: INSERT … ON CONFLICT / ON DUPLICATE KEY UPDATE, executemany;
+    - PostgreSQL (psycopg): COPY into a temporary table (dropped at commit), then one INSERT … SELECT
+      … ON CONFLICT DO UPDATE per batch; duplicates within a batch are collapsed first (PostgreSQL
+      will not update a row twice in one statement), keeping the first position and the later values.
+    """
+
+    COMMON = ("source", "source_id", "person_ref", "employee_id", "at")  # never blank
+
+    def __init__(self, conn: Connection, table, kind: RecordKind, source: str, *, replace: bool):
+        self.conn = conn
+        self.table = table
+        self.source = source
+        self.columns = [*self.COMMON, *(f.name for f in kind.fields)]
+        dialect = conn.dialect
+        self._dialect = dialect
+        self._processors = [(i, p) for i, name in enumerate(self.columns)
+                            if (p := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+        self._statements: dict[tuple[int, ...], tuple[str, Any]] = {}
+        self._copy = dialect.name == "postgresql" and dialect.driver == "psycopg"
+        self._upsert = None if self._copy else _upsert_statement(dialect.name, table, ("source", "source_id"))
+        if replace:
+            conn.execute(delete(table).where(table.c.source == source))
+        if self._copy:
+            quote = dialect.identifier_preparer.quote
+            cols = ", ".join(quote(c) for c in self.columns)
+            self._stage = quote(f"kpi_stage_{table.name}")
+            conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {self._stage} ON COMMIT DROP AS "
+                                 f"SELECT {cols} FROM {quote(table.name)} WITH NO DATA")
+            self._plain = f"INSERT INTO {quote(table.name)} ({cols}) SELECT {cols} FROM {self._stage}" if replace else None
+            self._merge = (f"INSERT INTO {quote(table.name)} ({cols}) SELECT {cols} FROM {self._stage} "
+                           f"ON CONFLICT (source, source_id) DO UPDATE SET "
+                           + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in self.columns[2:]))
+
+    def write(self, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        if self._upsert is None and not self._copy:  # another database: upsert()'s portable way
+            upsert(self.conn, self.table, [dict(zip(self.columns, r)) for r in rows], ("source", "source_id"))
+            return
+        if self._processors:
+            processed = []
+            for r in rows:
+                r = list(r)
+                for i, process in self._processors:
+                    r[i] = process(r[i])
+                processed.append(tuple(r))
+            rows = processed
+        sql, pick = self._statement(self._present(rows))
+        if self._copy:
+            by_key = {(r[0], r[1]): r for r in rows}
+            if len(by_key) != len(rows):
+                rows = list(by_key.values())
+            with self.conn.connection.driver_connection.cursor() as cur:
+                with cur.copy(sql) as copy:
+                    for r in map(pick, rows):
+                        copy.write_row(r)
+            self._merge_stage()
+            self.conn.exec_driver_sql(f"TRUNCATE {self._stage}")
+        else:
+            self.conn.exec_driver_sql(sql, list(map(pick, rows)))
+
+    def _merge_stage(self) -> None:
+        """The staged batch into the table. After a replacing pull's delete the source has no rows
+        there, so a plain INSERT usually does (ON CONFLICT costs PostgreSQL a third more per row);
+        a batch repeating an id of an earlier batch makes it fail, and then, as for an incremental
+        pull, the batch is upserted (in a savepoint, so the failed attempt leaves nothing)."""
+        if self._plain is not None:
+            try:
+                with self.conn.begin_nested():
+                    self.conn.exec_driver_sql(self._plain)
+                return
+            except IntegrityError:
+                self._plain = None  # ids repeat across batches: upsert from here on
+        self.conn.exec_driver_sql(self._merge)
+
+    def _present(self, rows: list[tuple]) -> tuple[int, ...]:
+        """The columns with a value in some row of the batch."""
+        first, n = rows[0], len(rows)
+        return tuple(i for i in range(len(self.columns))
+                     if i < len(self.COMMON) or first[i] is not None or list(map(itemgetter(i), rows)).count(None) != n)
+
+    def _statement(self, present: tuple[int, ...]) -> tuple[str, Any]:
+        """The SQL for a batch with values in the `present` columns, and row -> its parameters."""
+        found = self._statements.get(present)
+        if found is not None:
+            return found
+        names = [self.columns[i] for i in present]
+        if self._copy:
+            quote = self._dialect.identifier_preparer.quote
+            sql, order = f"COPY {self._stage} ({', '.join(quote(c) for c in names)}) FROM STDIN", list(present)
+        else:
+            compiled = self._upsert.compile(dialect=self._dialect, column_keys=names)
+            sql = compiled.string
+            if not compiled.positional:  # a named paramstyle: a dict per row
+                pairs = list(zip(names, present))
+                found = self._statements[present] = (sql, lambda r: {name: r[i] for name, i in pairs})
+                return found
+            order = [present[names.index(name)] for name in compiled.positiontup]
+        pick = itemgetter(*order) if len(order) > 1 else (lambda r, i=order[0]: (r[i],))
+        found = self._statements[present] = (sql, pick)
+        return found
+
+
+def insert_rows(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """A plain INSERT of many rows given as tuples in `columns` order: compiled once per table and
+    columns, bound through the columns' processors, sent to the driver's executemany."""
+    if not rows:
+        return
+    dialect = conn.dialect
+    key = (table.name, columns, dialect.name)
+    found = _INSERTS.get(key)
+    if found is None:
+        compiled = insert(table).compile(dialect=dialect, column_keys=list(columns))
+        processors = [(i, p) for i, name in enumerate(columns)
+                      if (p := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+        if compiled.positional:
+            order = [columns.index(name) for name in compiled.positiontup]
+            pick = itemgetter(*order) if len(order) > 1 else (lambda r, i=order[0]: (r[i],))
+        else:
+            pick = lambda r: dict(zip(columns, r))  # noqa: E731
+        found = _INSERTS[key] = (compiled.string, processors, pick)
+    sql, processors, pick = found
+    if processors:
+        processed = []
+        for r in rows:
+            r = list(r)
+            for i, process in processors:
+                r[i] = process(r[i])
+            processed.append(r)
+        rows = processed
+    conn.exec_driver_sql(sql, list(map(pick, rows)))
+
+
+_INSERTS: dict[tuple, tuple] = {}
+
+
+def _upsert_statement(dialect: str, table, keys: tuple[str, ...]):
+    """INSERT … that replaces the row with the same key, for SQLite, PostgreSQL and MariaDB/MySQL."""
+    if dialect in ("sqlite", "postgresql"):
+        mod = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
+        stmt = mod.insert(table)
+        others = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys and not c.primary_key}
+        return stmt.on_conflict_do_update(index_elements=list(keys), set_=others) if others else stmt.on_conflict_do_nothing()
+    if dialect in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        stmt = mysql_insert(table)
+        others = {c.name: stmt.inserted[c.name] for c in table.columns if c.name not in keys and not c.primary_key}
+        return stmt.on_duplicate_key_update(others or {keys[0]: stmt.inserted[keys[0]]})
+    return None
 
 
 class Store:
@@ -196,11 +351,14 @@ class Store:
     def write_records(self, conn: Connection, kind: str, source: str, rows: list[dict], *, replace: bool) -> None:
         """Write one source's records of a kind. `replace` treats the rows as the source's whole
         content (a file export); otherwise they are upserted by source id (an incremental API)."""
-        table = self.record_tables[kind]
-        if replace:
-            conn.execute(delete(table).where(table.c.source == source))
+        writer = self.record_writer(conn, kind, source, replace=replace)
         for chunk in _chunks(rows, 20_000):
-            upsert(conn, table, chunk, ("source", "source_id"))
+            writer.write([tuple(map(row.get, writer.columns)) for row in chunk])
+
+    def record_writer(self, conn: Connection, kind: str, source: str, *, replace: bool) -> "RecordWriter":
+        """A writer of one source's records of a kind, in batches of tuples (the bulk path; see
+        RecordWriter). `replace` deletes the source's rows of that kind first."""
+        return RecordWriter(conn, self.record_tables[kind], self.kinds[kind], source, replace=replace)
 
     def count_records(self, conn: Connection, kind: str, source: str) -> int:
         table = self.record_tables[kind]
@@ -226,6 +384,103 @@ class Store:
                ("connector", "key"))
 
     # -- periods and runs ---------------------------------------------------------------------
+    @contextmanager
+    def run_lock(self, period: str) -> Iterator["RunLock"]:
+        """Hold the store's lock on running `period` for the block: a second `kpi run` of the same
+        period, in any process on any machine using this store, raises RunInProgress saying whose
+        run it is and since when, instead of pulling and scoring alongside it.
+
+        The lock is a row in kpi_meta (key run_lock:PERIOD) naming the holder: process id, host,
+        the process's start time, since when and, once started, the run. A row whose process is
+        gone is stale — a run killed with SIGKILL leaves one — and the next run takes it over. On
+        PostgreSQL and MariaDB/MySQL the holder also keeps a session lock (pg_advisory_lock,
+        GET_LOCK) on a connection of its own for the block: the server drops it when the holder's
+        connection dies, so a lock from a dead process on another machine is recognised too. On
+        SQLite the holder's process is looked up on this machine (a store file is not shared
+        between machines)."""
+        key = RUN_LOCK_PREFIX + period
+        holder = {"pid": os.getpid(), "host": _HOST, "start": _process_start(os.getpid()), "since": int(time.time()),
+                  "token": uuid.uuid4().hex[:12]}
+        session = self._session_lock(period, key)
+        try:
+            value = json.dumps(holder, sort_keys=True)
+            for attempt in range(100):
+                try:
+                    with self.engine.begin() as conn:
+                        row = conn.execute(select(s.meta.c.value).where(s.meta.c.key == key)).first()
+                        if row is not None:
+                            other = _holder(row[0])
+                            # With the session lock held, a row is a dead holder's; otherwise ask its process.
+                            if session is None and _holder_alive(other) is not False:
+                                raise RunInProgress(_in_progress(period, other, key, ask_process=True))
+                            conn.execute(delete(s.meta).where(s.meta.c.key == key, s.meta.c.value == row[0]))
+                        conn.execute(insert(s.meta).values(key=key, value=value))
+                    break
+                except IntegrityError:  # another run wrote its row between our look and our insert
+                    continue
+                except OperationalError as exc:  # SQLite: our read is older than another's write; look again
+                    if self.engine.dialect.name != "sqlite" or attempt == 99:
+                        raise
+                    time.sleep(0.02)
+            _HELD.add(holder["token"])
+        except BaseException:
+            self._session_unlock(session, period)
+            raise
+        lock = RunLock(self, key, holder, value)
+        try:
+            yield lock
+        finally:
+            _HELD.discard(holder["token"])
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(delete(s.meta).where(s.meta.c.key == key, s.meta.c.value == lock.value))
+            except SQLAlchemyError:
+                pass  # the row is stale once this process ends (or, here, once the token is gone)
+            self._session_unlock(session, period)
+
+    def _session_lock(self, period: str, key: str) -> Connection | None:
+        """PostgreSQL, MariaDB/MySQL: a connection holding the server's lock on the period, or
+        RunInProgress. A holder killed a moment ago may still have its session on the server: a
+        few seconds are given for the server to notice."""
+        dialect = self.engine.dialect.name
+        if dialect not in ("postgresql", "mysql", "mariadb"):
+            return None
+        session = self.engine.connect()
+        try:
+            deadline = time.monotonic() + STALE_SESSION_GRACE
+            while True:
+                if dialect == "postgresql":
+                    got = session.exec_driver_sql("SELECT pg_try_advisory_lock(%(k)s)", {"k": _lock_number(period)}).scalar()
+                else:
+                    got = session.exec_driver_sql("SELECT GET_LOCK(%s, 0)", (_lock_name(session, period),)).scalar() == 1
+                session.commit()
+                if got:
+                    return session
+                row = session.execute(select(s.meta.c.value).where(s.meta.c.key == key)).first()
+                session.commit()
+                other = _holder(row[0]) if row else {}
+                if other and _holder_alive(other) is False and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                raise RunInProgress(_in_progress(period, other, key, ask_process=False))
+        except BaseException:
+            session.close()
+            raise
+
+    def _session_unlock(self, session: Connection | None, period: str) -> None:
+        if session is None:
+            return
+        try:
+            if self.engine.dialect.name == "postgresql":
+                session.exec_driver_sql("SELECT pg_advisory_unlock(%(k)s)", {"k": _lock_number(period)})
+            else:
+                session.exec_driver_sql("SELECT RELEASE_LOCK(%s)", (_lock_name(session, period),))
+            session.commit()
+            session.close()
+        except SQLAlchemyError:
+            session.invalidate()  # closing the server connection releases the lock
+            session.close()
+
     def ensure_period(self, conn: Connection, period: Period) -> None:
         """The period's row, keeping its status (a run does not unlock or un-review a period)."""
         values = {"start": period.start, "end": period.end, "cycle": period.cycle, "timezone": period.timezone}
@@ -257,15 +512,24 @@ class Store:
                 status="failed", finished_at=int(time.time()), error=error))
 
     def save_results(self, conn: Connection, run_id: int, period: str, values: list[MetricValue],
-                     cards: list[dict], report: dict[str, Any]) -> None:
+                     cards: Iterable[dict], report: dict[str, Any]) -> None:
         """Store a run's metric values and scorecards and make it the period's current run. The
-        caller's transaction makes this all-or-nothing."""
-        for chunk in _chunks([{"run_id": run_id, "employee_id": v.employee_id, "metric": v.metric, "value": v.value,
-                               "source": v.source, "evidence": json.dumps(v.evidence, ensure_ascii=False)}
-                              for v in values], 20_000):
-            conn.execute(insert(s.metric_values), chunk)
-        for chunk in _chunks([{"run_id": run_id, "period": period, **c} for c in cards], 5_000):
-            conn.execute(insert(s.scorecards), chunk)
+        caller's transaction makes this all-or-nothing. `cards` may be a generator: rows are made
+        and written a chunk at a time, so a large run does not hold them all."""
+        columns = ("run_id", "employee_id", "metric", "value", "source", "evidence")
+        for i in range(0, len(values), 20_000):
+            insert_rows(conn, s.metric_values, columns, [
+                (run_id, v.employee_id, v.metric, v.value, v.source, json.dumps(v.evidence, ensure_ascii=False))
+                for v in values[i:i + 20_000]])
+        columns = ("run_id", "period", "employee_id", "eligible", "total", "grade", "pay_amount", "flags", "breakdown")
+        chunk: list[tuple] = []
+        for c in cards:
+            chunk.append((run_id, period, c["employee_id"], c["eligible"], c["total"], c["grade"], c["pay_amount"],
+                          c["flags"], c["breakdown"]))
+            if len(chunk) == 2_000:
+                insert_rows(conn, s.scorecards, columns, chunk)
+                chunk = []
+        insert_rows(conn, s.scorecards, columns, chunk)
         conn.execute(update(s.runs).where(s.runs.c.period == period, s.runs.c.is_current.is_(True))
                      .values(is_current=False))
         conn.execute(update(s.runs).where(s.runs.c.id == run_id).values(
@@ -309,6 +573,110 @@ class Store:
         t = s.export_ledger
         q = select(t).where(t.c.exporter == exporter, t.c.period == period).order_by(t.c.id)
         return [dict(r) for r in conn.execute(q).mappings()]
+
+
+RUN_LOCK_PREFIX = "run_lock:"
+STALE_SESSION_GRACE = 10.0  # seconds the server may take to drop a killed holder's session lock
+_HOST = socket.gethostname().encode("ascii", "replace").decode()[:60]
+_HELD: set[str] = set()  # tokens of the run locks this process holds
+
+
+class RunInProgress(StoreError):
+    """Another run of the same period holds the store's run lock."""
+
+
+class RunLock:
+    """A held run lock (Store.run_lock); `running` names the run in it once the run has an id."""
+
+    def __init__(self, store: Store, key: str, holder: dict, value: str):
+        self.store, self.key, self.holder, self.value = store, key, holder, value
+
+    def running(self, run_id: int) -> None:
+        value = json.dumps({**self.holder, "run": run_id}, sort_keys=True)
+        with self.store.engine.begin() as conn:
+            conn.execute(update(s.meta).where(s.meta.c.key == self.key, s.meta.c.value == self.value).values(value=value))
+        self.value = value
+
+
+def _holder(value: str) -> dict:
+    try:
+        found = json.loads(value)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _in_progress(period: str, holder: dict, key: str, *, ask_process: bool) -> str:
+    if not holder:
+        return f"another run of {period} is starting; try again when it finishes"
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder.get("since", 0)))
+    who = f"run {holder['run']}" if holder.get("run") else "a run"
+    text = (f"{who} of {period} is in progress since {since} (process {holder.get('pid')} on "
+            f"{holder.get('host')}); try again when it finishes")
+    if ask_process and _holder_alive(holder) is None:
+        text += (f". If that run is no longer going (its machine was switched off), remove its lock: "
+                 f"DELETE FROM kpi_meta WHERE key = '{key}'")
+    return text
+
+
+def _holder_alive(holder: dict) -> bool | None:
+    """Whether a lock's holding process is running; None when it is on another machine (an
+    unreadable holder is not running)."""
+    pid = holder.get("pid")
+    if not isinstance(pid, int):
+        return False
+    if holder.get("host") != _HOST:
+        return None
+    if pid == os.getpid():
+        return holder.get("token") in _HELD  # this process: only while it holds it
+    if not _pid_running(pid):
+        return False
+    start = holder.get("start")
+    return start is None or _process_start(pid) in (None, start)  # not a new process with a reused id
+
+
+def _pid_running(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would end it on Windows
+        import ctypes
+        kernel32 = ctypes.windll.kernel32
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return kernel32.GetLastError() == 5  # access denied: it exists
+        code = ctypes.c_ulong()
+        kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        kernel32.CloseHandle(handle)
+        return code.value == 259  # STILL_ACTIVE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed process its parent has not yet reaped (a zombie) is not running
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def _process_start(pid: int) -> int | None:
+    """When a process started (clock ticks since boot, Linux), to tell it from a later one with its id."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _lock_number(period: str) -> int:
+    """PostgreSQL's advisory lock key for a period (locks are per database there)."""
+    return int.from_bytes(hashlib.sha256(f"kpi-run:{period}".encode()).digest()[:8], "big", signed=True)
+
+
+def _lock_name(conn: Connection, period: str) -> str:
+    """MariaDB/MySQL's lock name for a period: GET_LOCK names are per server, so the database is in it."""
+    database = conn.exec_driver_sql("SELECT DATABASE()").scalar() or ""
+    return "kpi-run-" + hashlib.sha256(f"{database}\0{period}".encode()).hexdigest()[:40]
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

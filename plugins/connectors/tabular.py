@@ -8,7 +8,6 @@ import csv
 import hashlib
 import io
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -16,7 +15,9 @@ from kpi.core.errors import InputError
 from kpi.core.models import Employee
 from kpi.core.options import Option
 from kpi.core.records import Field
-from kpi.core.values import ValueProblem, parse_value
+from kpi.core.values import PARSERS, ValueProblem, datetime_cache, parse_datetime
+
+_TEXT = PARSERS["text"]
 
 MAX_LISTED = 50  # bad rows listed in one error; the count says how many more
 PROGRESS_EVERY = 10_000  # rows between progress reports
@@ -45,12 +46,29 @@ METRIC_FIELDS = (Field("person", "text", True), Field("period", "text", True), F
 WIDE_METRIC_FIELDS = (Field("person", "text", True), Field("period", "text", True))
 
 
-@dataclass
 class Cells:
-    """One row of a file: where it is, and its cells by header."""
+    """One row of a file: where it is, and its cells by header. A CSV row keeps the values as the
+    csv reader gave them, with the file's headers (the same tuple for every row of the file), and
+    makes the dict only if asked: Reader.typed reads them by position (a bulk load is millions of
+    rows)."""
 
-    line: int
-    cells: dict[str, str]
+    __slots__ = ("line", "_cells", "values", "headers")
+
+    def __init__(self, line: int, cells: dict[str, str] | None = None, *, values: list[str] | None = None,
+                 headers: tuple[str, ...] | None = None):
+        self.line = line
+        self._cells = cells
+        self.values = values
+        self.headers = headers
+
+    @property
+    def cells(self) -> dict[str, str]:
+        if self._cells is None:
+            self._cells = dict(zip(self.headers, self.values))
+        return self._cells
+
+    def __repr__(self) -> str:
+        return f"Cells({self.line}, {self.cells!r})"
 
 
 class Reader:
@@ -86,31 +104,50 @@ class Reader:
                              f"connector's columns table")
 
     def typed(self, rows: Iterable[Cells], fields: Iterable[Field]) -> Iterator[tuple[int, dict[str, Any]]]:
-        fields = list(fields)
+        # Per field, once: its header, its value map, its parser (a bulk load reads millions of cells).
         value_map = self.options["value_map"]
+        tz = self.timezone
+        plan = [(f.name, self._header(f.name), value_map.get(f.name), PARSERS[f.type], f.required) for f in fields]
+        known, convert = None, None
         for row in rows:
-            if row.line != self._last_line:
+            line = row.line
+            if line != self._last_line:
                 self.lines_read += 1
-                self._last_line = row.line
-            out, problem = {}, None
-            for f in fields:
-                header = self._header(f.name)
-                text = row.cells.get(header)
-                if text is not None and f.name in value_map:
-                    text = value_map[f.name].get(text.strip(), text)
-                try:
-                    value = parse_value(f.type, text, self.timezone)
-                except ValueProblem as exc:
-                    problem = f"column {header!r}: {exc}"
-                    break
-                if value is None and f.required:
-                    problem = f"column {header!r}: is empty but required"
-                    break
-                out[f.name] = value
+                self._last_line = line
+            if row.headers is not known:  # a file's rows: its columns looked up once
+                known = row.headers
+                convert = None if known is None else _row_converter(plan, known, tz)
+            if convert is None:
+                out, problem = self._typed_cells(row.cells, plan, tz)
+            else:
+                out, problem = convert(row.values)
             if problem:
-                self.problem(row.line, problem)
+                self.problem(line, problem)
                 continue
-            yield row.line, out
+            yield line, out
+
+    @staticmethod
+    def _typed_cells(cells: dict[str, Any], plan: list, tz: str) -> tuple[dict[str, Any], str | None]:
+        """One row's fields from its cells by header; (values, None) or (partial, the problem)."""
+        out = {}
+        for name, header, mapping, parse, required in plan:
+            text = cells.get(header)
+            if text is not None:
+                if mapping is not None:
+                    text = mapping.get(text.strip(), text)
+                if text.__class__ is not str:
+                    text = str(text)
+            # As parse_value: blank is None, the rest parsed as the field's type.
+            if text is None or not text.strip():
+                if required:
+                    return out, f"column {header!r}: is empty but required"
+                out[name] = None
+                continue
+            try:
+                out[name] = parse(text, tz)
+            except ValueProblem as exc:
+                return out, f"column {header!r}: {exc}"
+        return out, None
 
     def problem(self, line: int, reason: str) -> None:
         where = self.where(line)
@@ -128,6 +165,45 @@ class Reader:
             raise InputError(f"{len(self.bad)} bad row(s); nothing from {self.file} was stored:\n  {listed}{more}\n"
                              "Fix the rows, or set on_error = \"skip\" on the connector to score without them "
                              "(they are listed in the run report).")
+
+
+def _row_converter(plan: list, headers: tuple[str, ...], tz: str):
+    """For a file's rows as lists of text in `headers` order: a function values -> (fields, None)
+    or (None, the problem), doing what Reader._typed_cells does by header, compiled for the file's
+    columns (a bulk load reads millions of rows; a loop over fields costs more than the parsing).
+    None when a required field has no column (then each row says so, as _typed_cells does).
+    The generated code holds only positions; names, headers, parsers and maps are passed in."""
+    position = {h: i for i, h in enumerate(headers)}  # a repeated header: the last one, as a dict keeps
+    if any(required and header not in position for _, header, _, _, required in plan):
+        return None
+    minutes, sixty = datetime_cache(tz)
+    env: dict[str, Any] = {"TZ": tz, "ValueProblem": ValueProblem, "MINUTES": minutes, "SIXTY": sixty}
+    body, items = [], []
+    for n, (name, header, mapping, parse, required) in enumerate(plan):
+        env[f"K{n}"], env[f"H{n}"], env[f"P{n}"], env[f"M{n}"] = name, header, parse, mapping
+        env[f"R{n}"] = f"column {header!r}: is empty but required"
+        items.append(f"K{n}: v{n}")
+        if header not in position:
+            body.append(f"    v{n} = None")
+            continue
+        body.append(f"    t = values[{position[header]}]")
+        if mapping is not None:
+            body += [f"    t = M{n}.get(t.strip(), t)", "    if t.__class__ is not str:", "        t = str(t)"]
+        if parse is parse_datetime:  # the common form straight from the zone's cache of minutes
+            body += [f"    if len(t) == 19 and (m := MINUTES.get(t[:16])) is not None and t[16] == ':' "
+                     f"and (x := SIXTY.get(t[17:])) is not None:", f"        v{n} = m + x", "    elif s := t.strip():"]
+        else:
+            body += ["    s = t.strip()", "    if s:"]
+        if parse is _TEXT:
+            body.append(f"        v{n} = s")
+        else:
+            body += ["        try:", f"            v{n} = P{n}(t, TZ)", "        except ValueProblem as exc:",
+                     f"            return None, f'column {{H{n}!r}}: {{exc}}'"]
+        body.append("    else:")
+        body.append(f"        return None, R{n}" if required else f"        v{n} = None")
+    source = "def convert(values):\n" + "\n".join(body) + "\n    return {" + ", ".join(items) + "}, None\n"
+    exec(compile(source, "<kpi row converter>", "exec"), env)  # noqa: S102 - code made above from positions only
+    return env["convert"]
 
 
 def load(reader: Reader, headers: list[str], rows: Iterable[Cells], store_kinds: dict) -> None:
@@ -240,15 +316,16 @@ def csv_cells(rows, headers: list[str], reader: Reader, report_progress) -> Iter
     """The data rows of a csv.reader as Cells, each with its line; blank lines skipped, a row with the
     wrong number of fields reported to the reader."""
     width = len(headers)
+    names = tuple(headers)
     for n, cells in enumerate(rows, 1):
         if n % PROGRESS_EVERY == 0:
             report_progress()
-        if not cells or all(not c.strip() for c in cells):
+        if not cells or not "".join(cells).strip():
             continue  # blank lines are not records
         if len(cells) != width:
             reader.problem(rows.line_num, f"has {len(cells)} fields, the header has {width}")
             continue
-        yield Cells(rows.line_num, dict(zip(headers, cells)))
+        yield Cells(rows.line_num, values=cells, headers=names)
 
 
 def source_file(path: Path, connector: str, sink) -> Path:
