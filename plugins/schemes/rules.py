@@ -43,9 +43,20 @@ class Num:
         return fmt(self.value(params))
 
 
+_FMT: dict[Decimal, str] = {}  # a scheme writes the same few figures on every scorecard
+
+
 def fmt(d: Decimal) -> str:
     """A decimal as a person writes it: 24, 92.5, -10."""
-    return format(tidy(d), "f")
+    if not d or not d.is_finite():  # zeros are equal whatever their sign, which they keep here: -0
+        return format(tidy(d), "f")
+    text = _FMT.get(d)  # equal decimals (92.5, 92.50) are written alike
+    if text is None:
+        text = format(tidy(d), "f")
+        if len(_FMT) >= 100_000:
+            _FMT.clear()
+        _FMT[d] = text
+    return text
 
 
 class ParseContext:
@@ -116,9 +127,14 @@ class Band:
     result: Num
 
     def bounds(self, params) -> tuple[Decimal, bool, Decimal, bool]:
+        cached = self.__dict__.get("_bounds")  # edges written as numbers: worked out once
+        if cached is not None:
+            return cached
         e = {k: v.value(params) for k, v in self.edges.items()}
         lo, lo_closed = (e["ge"], True) if "ge" in e else (e["gt"], False) if "gt" in e else (-INF, False)
         hi, hi_closed = (e["le"], True) if "le" in e else (e["lt"], False) if "lt" in e else (INF, False)
+        if all(v.param is None for v in self.edges.values()):
+            object.__setattr__(self, "_bounds", (lo, lo_closed, hi, hi_closed))
         return lo, lo_closed, hi, hi_closed
 
     def contains(self, v: Decimal, params) -> bool:
@@ -126,12 +142,19 @@ class Band:
         return (v >= lo if lo_closed else v > lo) and (v <= hi if hi_closed else v < hi)
 
     def label(self, params) -> str:
+        cached = self.__dict__.get("_label")
+        if cached is not None:
+            return cached
         lo, lo_closed, hi, hi_closed = self.bounds(params)
         if lo == -INF:
-            return f"{'≤' if hi_closed else '<'} {fmt(hi)}"
-        if hi == INF:
-            return f"{'≥' if lo_closed else '>'} {fmt(lo)}"
-        return f"{'[' if lo_closed else '('}{fmt(lo)}, {fmt(hi)}{']' if hi_closed else ')'}"
+            text = f"{'≤' if hi_closed else '<'} {fmt(hi)}"
+        elif hi == INF:
+            text = f"{'≥' if lo_closed else '>'} {fmt(lo)}"
+        else:
+            text = f"{'[' if lo_closed else '('}{fmt(lo)}, {fmt(hi)}{']' if hi_closed else ')'}"
+        if "_bounds" in self.__dict__:  # edges written as numbers
+            object.__setattr__(self, "_label", text)
+        return text
 
 
 def parse_bands(ctx: ParseContext, items: Any, where: str, result_key: str) -> list[Band]:
@@ -197,7 +220,12 @@ class BandsRule:
         raise RuleError(f"{fmt(value)} falls in none of the bands")
 
     def max_points(self, params) -> Decimal:
-        return max(b.result.value(params) for b in self.bands)
+        top = getattr(self, "_top", None)  # results written as numbers: worked out once
+        if top is None:
+            top = max(b.result.value(params) for b in self.bands)
+            if all(b.result.param is None for b in self.bands):
+                self._top = top
+        return top
 
     def describe(self, params) -> str:
         return "; ".join(f"{b.label(params)} → {b.result.text(params).replace('-', '−')}" for b in self.bands)
