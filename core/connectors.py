@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any, ClassVar, Iterable, Protocol
+from typing import Any, ClassVar, Iterable, Protocol, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
@@ -93,9 +93,13 @@ class Sink:
         """Record a row the connector skipped (only when the site chose to skip bad rows)."""
         self.report.rejected.append(f"{where}: {reason}")
 
-    def records(self, kind: str, rows: Iterable[dict[str, Any]], *, identity: str | None = None) -> None:
+    def records(self, kind: str, rows: Iterable[dict[str, Any]] | Iterable[tuple], *, identity: str | None = None,
+                fields: Sequence[str] | None = None) -> None:
         """Write records of `kind`, streamed in batches. Each row has ``source_id``, ``person`` (the
-        person's id in the `identity` system, by default the kind's) and the kind's fields, typed."""
+        person's id in the `identity` system, by default the kind's) and the kind's fields, typed.
+        Rows are dicts; or, with `fields` (names starting with ``source_id``, ``person``), tuples of
+        those fields' values in that order, source id and person as text — the bulk path, no dict per
+        row; fields left out are blank."""
         record_kind = self.store.kinds.get(kind)
         if record_kind is None:
             raise InputError(f"connector {self.connector!r} produced records of unknown kind {kind!r}; "
@@ -103,32 +107,44 @@ class Sink:
         if self.replace and kind in self._written_kinds:
             raise InputError(f"connector {self.connector!r} wrote {kind} records twice in one pull; "
                              "hand the sink all of them in one call")
+        time_name = record_kind.time_field
+        if fields is None:
+            fields = ("source_id", "person", *(f.name for f in record_kind.fields))
+            names = fields[2:]
+            rows = ((str(r["source_id"]), str(r["person"]), *map(r.get, names)) for r in rows)
+        else:
+            fields = tuple(fields)
+            known = {f.name for f in record_kind.fields}
+            unknown = [f for f in fields[2:] if f not in known]
+            if fields[:2] != ("source_id", "person") or unknown or time_name not in fields:
+                raise InputError(f"connector {self.connector!r}: {kind} records given as fields {list(fields)}; "
+                                 f"they must start with source_id, person and include {time_name!r}"
+                                 + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
         ids = self._map(identity or record_kind.identity)
         tz = ZoneInfo(self.timezone)
-        time_name = record_kind.time_field
+        when_at = fields.index(time_name)
         by_day = record_kind.field(time_name).type == "date"
         days: dict[date, int] = {}  # a date's local midnight, worked out once per day
-        names = [f.name for f in record_kind.fields]
         source = self.connector
         unmapped = self.report.unmapped
-        writer = self.store.record_writer(self.conn, kind, source, replace=self.replace)
+        writer = self.store.record_writer(self.conn, kind, source, replace=self.replace, fields=fields[2:])
         written = 0
         batch: list[tuple] = []
-        # Rows are built as tuples in the writer's column order (see RecordWriter): a bulk load is
+        # Rows become tuples in the writer's column order (see RecordWriter): a bulk load is
         # millions of them, and each dict or SQLAlchemy parameter set per row costs microseconds.
         for row in rows:
-            person = str(row["person"])
+            person = row[1]
             employee = ids.get(person)
             if employee is None:
                 unmapped[person] += 1
-            when = row[time_name]
+            when = row[when_at]
             if by_day:
                 at = days.get(when)
                 if at is None:
                     at = days[when] = int(datetime.combine(when, time.min, tz).timestamp())
             else:
                 at = int(when)
-            batch.append((source, str(row["source_id"]), person, employee, at, *map(row.get, names)))
+            batch.append((source, employee, at, *row))
             if len(batch) >= BATCH:
                 writer.write(batch)
                 written, batch = written + len(batch), []

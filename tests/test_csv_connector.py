@@ -63,6 +63,7 @@ def test_skip_mode_reports_the_rejected_rows(demo_site):
     tickets = demo_site.parent / "data" / "tickets.csv"
     lines = tickets.read_text(encoding="utf-8").splitlines()
     lines[5] = lines[5].replace("urgent", "urgent").replace(lines[5].split(",")[2], "yesterday")
+    lines[9:9] = ["", ",,,,,,,", " "]  # blank lines, one of empty cells: not records, not rows read
     tickets.write_text("\n".join(lines) + "\n", encoding="utf-8")
     text = demo_site.read_text(encoding="utf-8").replace(
         'path = "data/tickets.csv"', 'path = "data/tickets.csv"\non_error = "skip"')

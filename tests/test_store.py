@@ -379,6 +379,34 @@ def test_records_are_upserted_by_source_and_source_id(store_url):
     assert (t3["priority"], t3["reopens"]) == ("urgent", 4)
 
 
+def test_sink_takes_rows_as_tuples_of_named_fields_as_it_takes_dicts(store_url):
+    """The bulk path (a connector naming its fields once, rows as tuples) stores what dict rows
+    store; fields it leaves out are blank, and a field list the kind does not have is refused."""
+    from kpi.core.connectors import Sink
+    from kpi.core.errors import InputError
+    dicts = [{"source_id": "T1", "person": "A01", "created_at": 1_790_000_000, "priority": "urgent", "reopens": 2},
+             {"source_id": "T2", "person": "A09", "created_at": 1_790_000_600, "priority": None, "reopens": None}]
+    fields = ("source_id", "person", "created_at", "priority", "reopens")
+    with opened(store_url, BUILTIN_KINDS) as (store, conn):
+        store.replace_roster(conn, "hr", PEOPLE)
+        Sink(store, conn, "by_dict", "Asia/Shanghai").records("ticket", dicts)
+        sink = Sink(store, conn, "by_tuple", "Asia/Shanghai")
+        sink.records("ticket", [tuple(d[f] for f in fields) for d in dicts], fields=fields)
+        assert sink.report.unmapped == {"A09": 1} and sink.report.accepted == 2
+        with pytest.raises(InputError, match=r"must start with source_id, person and include 'created_at' \(unknown: colour\)"):
+            Sink(store, conn, "bad", "Asia/Shanghai").records("ticket", [("T3", "A01", 1, "red")],
+                                                               fields=("source_id", "person", "created_at", "colour"))
+    with raw(store_url) as conn:
+        got = conn.execute(sa.text("SELECT source, source_id, person_ref, employee_id, at, created_at, priority, "
+                                   "reopens, channel FROM rec_ticket ORDER BY source_id, source")).all()
+    assert [tuple(r) for r in got] == [
+        ("by_dict", "T1", "A01", "E001", 1_790_000_000, 1_790_000_000, "urgent", 2, None),
+        ("by_tuple", "T1", "A01", "E001", 1_790_000_000, 1_790_000_000, "urgent", 2, None),
+        ("by_dict", "T2", "A09", None, 1_790_000_600, 1_790_000_600, None, None, None),
+        ("by_tuple", "T2", "A09", None, 1_790_000_600, 1_790_000_600, None, None, None),
+    ]
+
+
 def test_source_ids_differing_only_in_case_are_two_records(store_url):
     with opened(store_url, BUILTIN_KINDS) as (store, conn):
         store.write_records(conn, "ticket", "helpdesk", [ticket("T1"), ticket("t1", priority="urgent")], replace=False)

@@ -12,7 +12,7 @@ import uuid
 from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, inspect, select, update
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError, SQLAlchemyError
@@ -91,13 +91,15 @@ class RecordWriter:
       will not update a row twice in one statement), keeping the first position and the later values.
     """
 
-    COMMON = ("source", "source_id", "person_ref", "employee_id", "at")  # never blank
+    COMMON = ("source", "employee_id", "at", "source_id", "person_ref")  # given for every row
+    KEY = (0, 3)  # (source, source_id)'s positions in a row
 
-    def __init__(self, conn: Connection, table, kind: RecordKind, source: str, *, replace: bool):
+    def __init__(self, conn: Connection, table, kind: RecordKind, source: str, *, replace: bool,
+                 fields: Sequence[str] | None = None):
         self.conn = conn
         self.table = table
         self.source = source
-        self.columns = [*self.COMMON, *(f.name for f in kind.fields)]
+        self.columns = [*self.COMMON, *(fields if fields is not None else (f.name for f in kind.fields))]
         dialect = conn.dialect
         self._dialect = dialect
         self._processors = [(i, p) for i, name in enumerate(self.columns)
@@ -116,7 +118,7 @@ class RecordWriter:
             self._plain = f"INSERT INTO {quote(table.name)} ({cols}) SELECT {cols} FROM {self._stage}" if replace else None
             self._merge = (f"INSERT INTO {quote(table.name)} ({cols}) SELECT {cols} FROM {self._stage} "
                            f"ON CONFLICT (source, source_id) DO UPDATE SET "
-                           + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in self.columns[2:]))
+                           + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in self.columns if c not in ("source", "source_id")))
 
     def write(self, rows: list[tuple]) -> None:
         if not rows:
@@ -134,7 +136,8 @@ class RecordWriter:
             rows = processed
         sql, pick = self._statement(self._present(rows))
         if self._copy:
-            by_key = {(r[0], r[1]): r for r in rows}
+            a, b = self.KEY
+            by_key = {(r[a], r[b]): r for r in rows}
             if len(by_key) != len(rows):
                 rows = list(by_key.values())
             with self.conn.connection.driver_connection.cursor() as cur:
@@ -355,10 +358,12 @@ class Store:
         for chunk in _chunks(rows, 20_000):
             writer.write([tuple(map(row.get, writer.columns)) for row in chunk])
 
-    def record_writer(self, conn: Connection, kind: str, source: str, *, replace: bool) -> "RecordWriter":
+    def record_writer(self, conn: Connection, kind: str, source: str, *, replace: bool,
+                      fields: Sequence[str] | None = None) -> "RecordWriter":
         """A writer of one source's records of a kind, in batches of tuples (the bulk path; see
-        RecordWriter). `replace` deletes the source's rows of that kind first."""
-        return RecordWriter(conn, self.record_tables[kind], self.kinds[kind], source, replace=replace)
+        RecordWriter): `RecordWriter.COMMON` then `fields` (default: all the kind's). `replace`
+        deletes the source's rows of that kind first."""
+        return RecordWriter(conn, self.record_tables[kind], self.kinds[kind], source, replace=replace, fields=fields)
 
     def count_records(self, conn: Connection, kind: str, source: str) -> int:
         table = self.record_tables[kind]
@@ -418,7 +423,7 @@ class Store:
                     break
                 except IntegrityError:  # another run wrote its row between our look and our insert
                     continue
-                except OperationalError as exc:  # SQLite: our read is older than another's write; look again
+                except OperationalError:  # SQLite: our read is older than another's write; look again
                     if self.engine.dialect.name != "sqlite" or attempt == 99:
                         raise
                     time.sleep(0.02)

@@ -15,9 +15,9 @@ from kpi.core.errors import InputError
 from kpi.core.models import Employee
 from kpi.core.options import Option
 from kpi.core.records import Field
-from kpi.core.values import PARSERS, ValueProblem, datetime_cache, parse_datetime
+from kpi.core.values import FALSE_WORDS, PARSERS, TRUE_WORDS, ValueProblem, datetime_cache, parse_datetime
 
-_TEXT = PARSERS["text"]
+_TEXT, _INT, _BOOL = PARSERS["text"], PARSERS["int"], PARSERS["bool"]
 
 MAX_LISTED = 50  # bad rows listed in one error; the count says how many more
 PROGRESS_EVERY = 10_000  # rows between progress reports
@@ -104,10 +104,8 @@ class Reader:
                              f"connector's columns table")
 
     def typed(self, rows: Iterable[Cells], fields: Iterable[Field]) -> Iterator[tuple[int, dict[str, Any]]]:
-        # Per field, once: its header, its value map, its parser (a bulk load reads millions of cells).
-        value_map = self.options["value_map"]
         tz = self.timezone
-        plan = [(f.name, self._header(f.name), value_map.get(f.name), PARSERS[f.type], f.required) for f in fields]
+        plan = self._plan(fields)  # once per file: a bulk load reads millions of cells
         known, convert = None, None
         for row in rows:
             line = row.line
@@ -125,6 +123,46 @@ class Reader:
                 self.problem(line, problem)
                 continue
             yield line, out
+
+    def records(self, rows: Iterable[Cells], fields: tuple[Field, ...]) -> tuple[tuple[str, ...], Iterator[tuple]]:
+        """The bulk path of a records file: the names of the fields it has a column for (or every
+        field, for rows that are not a CSV's) and its typed rows as tuples of those, in that order —
+        what Sink.records takes without a dict per row."""
+        if not isinstance(rows, CsvRows):
+            names = tuple(f.name for f in fields)
+            return names, (tuple(map(out.get, names)) for _, out in self.typed(rows, fields))
+        present = [f for f in fields if f.required or self._header(f.name) in rows.headers]
+        convert = _row_converter(self._plan(present), rows.headers, self.timezone, tuples=True)
+        if convert is None:  # a required column is missing: each row says so
+            return self.records(iter(rows), fields)
+        return tuple(f.name for f in present), self._csv_records(rows, convert)
+
+    def _csv_records(self, rows: "CsvRows", convert) -> Iterator[tuple]:
+        reader, width, progress = rows.rows, len(rows.headers), rows.report_progress
+        n = read = 0
+        try:
+            for values in reader:
+                n += 1
+                if n % PROGRESS_EVERY == 0:
+                    progress()
+                out = convert(values)
+                if out.__class__ is tuple:
+                    read += 1
+                    yield out
+                elif not values or not "".join(values).strip():
+                    continue  # blank lines are not records
+                elif out is None:
+                    self.problem(reader.line_num, f"has {len(values)} fields, the header has {width}")
+                else:
+                    read += 1
+                    self.problem(reader.line_num, out)
+        finally:
+            self.lines_read += read
+
+    def _plan(self, fields: Iterable[Field]) -> list[tuple]:
+        """Per field, once: its name, header, value map, parser and whether it is required."""
+        value_map = self.options["value_map"]
+        return [(f.name, self._header(f.name), value_map.get(f.name), PARSERS[f.type], f.required) for f in fields]
 
     @staticmethod
     def _typed_cells(cells: dict[str, Any], plan: list, tz: str) -> tuple[dict[str, Any], str | None]:
@@ -167,22 +205,31 @@ class Reader:
                              "(they are listed in the run report).")
 
 
-def _row_converter(plan: list, headers: tuple[str, ...], tz: str):
-    """For a file's rows as lists of text in `headers` order: a function values -> (fields, None)
-    or (None, the problem), doing what Reader._typed_cells does by header, compiled for the file's
-    columns (a bulk load reads millions of rows; a loop over fields costs more than the parsing).
+_SMALL_INTS = {str(n): n for n in range(1000)}  # most int cells (counts, minutes) without int()
+_BOOL_WORDS = {**{w: True for w in TRUE_WORDS}, **{w: False for w in FALSE_WORDS}}
+
+
+def _row_converter(plan: list, headers: tuple[str, ...], tz: str, *, tuples: bool = False):
+    """For a file's rows as lists of text in `headers` order: a function doing what
+    Reader._typed_cells does by header, compiled for the file's columns (a bulk load reads millions
+    of rows; a loop over fields costs more than the parsing). It gives (fields, None) or (None, the
+    problem); with `tuples`, the fields' values as a tuple in `plan` order, or the problem as a str,
+    or None for a row without as many cells as the header (the caller says which).
     None when a required field has no column (then each row says so, as _typed_cells does).
     The generated code holds only positions; names, headers, parsers and maps are passed in."""
     position = {h: i for i, h in enumerate(headers)}  # a repeated header: the last one, as a dict keeps
     if any(required and header not in position for _, header, _, _, required in plan):
         return None
     minutes, sixty = datetime_cache(tz)
-    env: dict[str, Any] = {"TZ": tz, "ValueProblem": ValueProblem, "MINUTES": minutes, "SIXTY": sixty}
-    body, items = [], []
+    env: dict[str, Any] = {"TZ": tz, "ValueProblem": ValueProblem, "MINUTES": minutes, "SIXTY": sixty,
+                           "INTS": _SMALL_INTS, "BOOLS": _BOOL_WORDS}
+    fail = (lambda text: f"return {text}") if tuples else (lambda text: f"return None, {text}")
+    body = [f"    if len(values) != {len(headers)}:", "        return None"] if tuples else []
+    items = []
     for n, (name, header, mapping, parse, required) in enumerate(plan):
         env[f"K{n}"], env[f"H{n}"], env[f"P{n}"], env[f"M{n}"] = name, header, parse, mapping
         env[f"R{n}"] = f"column {header!r}: is empty but required"
-        items.append(f"K{n}: v{n}")
+        items.append(f"v{n}" if tuples else f"K{n}: v{n}")
         if header not in position:
             body.append(f"    v{n} = None")
             continue
@@ -190,18 +237,23 @@ def _row_converter(plan: list, headers: tuple[str, ...], tz: str):
         if mapping is not None:
             body += [f"    t = M{n}.get(t.strip(), t)", "    if t.__class__ is not str:", "        t = str(t)"]
         if parse is parse_datetime:  # the common form straight from the zone's cache of minutes
-            body += [f"    if len(t) == 19 and (m := MINUTES.get(t[:16])) is not None and t[16] == ':' "
-                     f"and (x := SIXTY.get(t[17:])) is not None:", f"        v{n} = m + x", "    elif s := t.strip():"]
+            body += ["    if len(t) == 19 and (m := MINUTES.get(t[:16])) is not None and t[16] == ':' "
+                     "and (x := SIXTY.get(t[17:])) is not None:", f"        v{n} = m + x", "    elif s := t.strip():"]
+        elif parse is _INT or parse is _BOOL:  # the common cells by lookup; the rest parsed
+            table = "INTS" if parse is _INT else "BOOLS"
+            body += [f"    if (x := {table}.get(t)) is not None:", f"        v{n} = x", "    elif s := t.strip():"]
         else:
             body += ["    s = t.strip()", "    if s:"]
         if parse is _TEXT:
             body.append(f"        v{n} = s")
         else:
+            problem = f"f'column {{H{n}!r}}: {{exc}}'"
             body += ["        try:", f"            v{n} = P{n}(t, TZ)", "        except ValueProblem as exc:",
-                     f"            return None, f'column {{H{n}!r}}: {{exc}}'"]
+                     f"            {fail(problem)}"]
         body.append("    else:")
-        body.append(f"        return None, R{n}" if required else f"        v{n} = None")
-    source = "def convert(values):\n" + "\n".join(body) + "\n    return {" + ", ".join(items) + "}, None\n"
+        body.append(f"        {fail(f'R{n}')}" if required else f"        v{n} = None")
+    done = ("    return (" + ", ".join(items) + ",)\n") if tuples else ("    return {" + ", ".join(items) + "}, None\n")
+    source = "def convert(values):\n" + "\n".join(body) + "\n" + done
     exec(compile(source, "<kpi row converter>", "exec"), env)  # noqa: S102 - code made above from positions only
     return env["convert"]
 
@@ -242,8 +294,8 @@ def load(reader: Reader, headers: list[str], rows: Iterable[Cells], store_kinds:
             rows = _with_composite_id(rows, id_from, reader._header("source_id"))
         else:
             reader.check_headers(headers, fields)
-        records = (r for _, r in reader.typed(rows, fields))
-        sink.records(kind, records, identity=reader.options.get("identity"))
+        names, records = reader.records(rows, fields)
+        sink.records(kind, records, identity=reader.options.get("identity"), fields=names)
         reader.finish()
 
 
@@ -312,20 +364,29 @@ def open_table(path: Path, options: dict[str, Any], timezone: str, sink,
         raise InputError(f"{path}: line {rows.line_num}: {exc}") from None
 
 
-def csv_cells(rows, headers: list[str], reader: Reader, report_progress) -> Iterator[Cells]:
-    """The data rows of a csv.reader as Cells, each with its line; blank lines skipped, a row with the
-    wrong number of fields reported to the reader."""
-    width = len(headers)
-    names = tuple(headers)
-    for n, cells in enumerate(rows, 1):
-        if n % PROGRESS_EVERY == 0:
-            report_progress()
-        if not cells or not "".join(cells).strip():
-            continue  # blank lines are not records
-        if len(cells) != width:
-            reader.problem(rows.line_num, f"has {len(cells)} fields, the header has {width}")
-            continue
-        yield Cells(rows.line_num, values=cells, headers=names)
+class CsvRows:
+    """The data rows of a csv.reader as Cells, each with its line; blank lines skipped, a row with
+    the wrong number of fields reported to the reader. It also lets Reader.records read the
+    csv.reader directly (the bulk path, no Cells per row)."""
+
+    def __init__(self, rows, headers: list[str], reader: Reader, report_progress):
+        self.rows, self.headers, self.reader, self.report_progress = rows, tuple(headers), reader, report_progress
+
+    def __iter__(self) -> Iterator[Cells]:
+        rows, names, width = self.rows, self.headers, len(self.headers)
+        for n, cells in enumerate(rows, 1):
+            if n % PROGRESS_EVERY == 0:
+                self.report_progress()
+            if not cells or not "".join(cells).strip():
+                continue  # blank lines are not records
+            if len(cells) != width:
+                self.reader.problem(rows.line_num, f"has {len(cells)} fields, the header has {width}")
+                continue
+            yield Cells(rows.line_num, values=cells, headers=names)
+
+
+def csv_cells(rows, headers: list[str], reader: Reader, report_progress) -> CsvRows:
+    return CsvRows(rows, headers, reader, report_progress)
 
 
 def source_file(path: Path, connector: str, sink) -> Path:
