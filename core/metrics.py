@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable
 
-from sqlalchemy import BigInteger, Connection, String, Table, and_, case, cast, func, literal_column, null, select, tuple_
+from sqlalchemy import BigInteger, Connection, String, Table, and_, case, cast, func, literal_column, null, or_, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
 from .decimals import tidy
@@ -191,17 +191,16 @@ def _plan(defn: MetricDefinition, t: Table, w: Window) -> _Plan:
     where = getattr(agg, "where", None)
     cond = where(t, w) if where else None
     if isinstance(agg, Count):
-        cols = [func.sum(_when(cond, 1, 0))]
-        if agg.evidence:
-            cols.append(func.aggregate_strings(_when(cond, t.c.source_id), ","))
+        if agg.evidence:  # the ids alone: their number is the count (one condition per row, not two)
+            def listed(vals, _):
+                ids = sorted(vals[0].split(",")) if vals[0] else []
+                return Decimal(len(ids)), {"count": len(ids), "records": ids}
+            return _Plan([func.aggregate_strings(_when(cond, t.c.source_id), ",")], listed)
 
-        def finish(vals, _):
+        def counted(vals, _):
             n = int(vals[0] or 0)
-            ev = {"count": n}
-            if agg.evidence:
-                ev["records"] = sorted(vals[1].split(",")) if vals[1] else []
-            return Decimal(n), ev
-        return _Plan(cols, finish)
+            return Decimal(n), {"count": n}
+        return _Plan([func.sum(_when(cond, 1, 0))], counted)
     if isinstance(agg, Ratio):
         den = agg.denominator(t, w) if agg.denominator else None
         num = agg.numerator(t, w)
@@ -308,16 +307,28 @@ def compute(conn: Connection, record_tables: dict[str, Table], period: Period, e
     return [out[k] for k in sorted(out)]
 
 
-def _attribution_keys(conn: Connection, t: Table, defs: list[MetricDefinition], attribution: str):
+def _attribution_keys(conn: Connection, t: Table, defs: list[MetricDefinition], attribution: str,
+                      in_window: list[ColumnElement]):
     """What a scan groups by — the record's employee, then each event field the metrics count for,
     as the person ids the source gave — which of those each metric counts for, and per event field
     the roster's map from its system's ids to employees (applied to the groups, not in SQL: a join
-    would be planned blind on a table just loaded)."""
+    would be planned blind on a table just loaded). An event field blank in every record of the
+    window is no key (each record counts for its own person then; grouping by it costs a scan half
+    as much again)."""
     keys: list[ColumnElement] = [t.c.employee_id]
     key_of: list[int] = []
     by_event: dict[ByEvent, int] = {}
+    fields = sorted({d.attributed_to.field for d in defs if d.attributed_to is not None}) if attribution == "event" else []
+
+    def any_filled(names: list[str]) -> bool:
+        some = or_(*(t.c[f].is_not(None) for f in names))
+        return conn.execute(select(literal_column("1")).where(*in_window, some).limit(1)).first() is not None
+    # One look for all (the usual answer, a scan each when none is filled), then one each.
+    filled = {f: len(fields) == 1 or any_filled([f]) for f in fields} if fields and any_filled(fields) else {}
     for d in defs:
         by = d.attributed_to if attribution == "event" else None
+        if by is not None and not filled.get(by.field):
+            by = None
         if by is not None and by not in by_event:
             by_event[by] = len(keys)
             # Blank where it is the record's own person, who is mapped already (and fewer groups).
@@ -329,6 +340,15 @@ def _attribution_keys(conn: Connection, t: Table, defs: list[MetricDefinition], 
     return keys, key_of, maps
 
 
+def _window_is_whole_table(conn: Connection, t: Table, lo: int, hi: int) -> bool:
+    """SQLite only (where both counts are cheap): every record of the table is in the window, so
+    the scan reads the table straight through rather than through the time index, row by row."""
+    if conn.dialect.name != "sqlite":
+        return False
+    everything = conn.execute(select(func.count()).select_from(t)).scalar_one()
+    return everything == conn.execute(select(func.count()).select_from(t).where(t.c.at >= lo, t.c.at < hi)).scalar_one()
+
+
 def _scan(conn: Connection, kind: str, t: Table, period: Period, employee_ids: list[str],
           defs: list[MetricDefinition], skip: list[tuple[int, int]], attribution: str,
           skip_records: set[tuple[str, str]]) -> dict:
@@ -337,7 +357,8 @@ def _scan(conn: Connection, kind: str, t: Table, period: Period, employee_ids: l
     w = Window(lo, hi)
     wanted = set(employee_ids)
     plans = [_plan(d, t, w) for d in defs]
-    keys, key_of, maps = _attribution_keys(conn, t, defs, attribution)
+    in_window = [] if _window_is_whole_table(conn, t, lo, hi) else [t.c.at >= lo, t.c.at < hi]
+    keys, key_of, maps = _attribution_keys(conn, t, defs, attribution, in_window)
     # The metrics' columns in one block per key, so a group row is added in once per key.
     cols: list[ColumnElement] = []
     offset: dict[int, int] = {}  # metric -> where its columns start in its key's block
@@ -351,7 +372,7 @@ def _scan(conn: Connection, kind: str, t: Table, period: Period, employee_ids: l
     blocks = [(k, a, b, text[a:b]) for k, (a, b) in sorted(spans.items())]
     with_totals = {key_of[i] for i, p in enumerate(plans) if p.totals}
 
-    conditions = [t.c.at >= lo, t.c.at < hi, *(~and_(t.c.at >= a, t.c.at < b) for a, b in skip)]
+    conditions = [*in_window, *(~and_(t.c.at >= a, t.c.at < b) for a, b in skip)]
     if skip_records:
         conditions.append(~tuple_(t.c.source, t.c.source_id).in_(sorted(skip_records)))
     if len(keys) == 1 and not with_totals:
@@ -371,12 +392,13 @@ def _scan(conn: Connection, kind: str, t: Table, period: Period, employee_ids: l
     out = {}
     for i, (d, p) in enumerate(zip(defs, plans)):
         k, o, n = key_of[i], offset[i], len(p.columns)
+        by_event = d.attributed_to.field if attribution == "event" and d.attributed_to is not None else None
         everyone = totals[k][o:o + n] if k in totals else None
         for emp in employee_ids:
             vals = groups.get((emp, k))
             value, ev = p.finish(vals[o:o + n], everyone) if vals is not None else _empty_value(d)
-            if k:
-                ev["attributed_to"] = d.attributed_to.field
+            if by_event:
+                ev["attributed_to"] = by_event
             out[(emp, d.id)] = MetricValue(emp, period.label, d.id, _exact(value), f"records:{kind}", ev)
     return out
 

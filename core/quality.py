@@ -4,7 +4,7 @@ days an attendance source has for some people but not for others."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, func, select
@@ -89,16 +89,20 @@ def attendance_gaps(conn: Connection, tables: dict, period: Period, people: list
     lo, hi = period.window()
     tz = ZoneInfo(timezone)
     seen: dict[str, set[date]] = {}
+    days: dict[int, date] = {}  # a record's time -> its local day, worked out once per value
     for emp, at in conn.execute(select(t.c.employee_id, t.c.at).where(t.c.at >= lo, t.c.at < hi,
                                                                      t.c.employee_id.is_not(None))):
-        seen.setdefault(emp, set()).add(datetime.fromtimestamp(at, tz).date())
-    covered = set().union(*seen.values()) if seen else set()
+        day = days.get(at)
+        if day is None:
+            day = days[at] = datetime.fromtimestamp(at, tz).date()
+        seen.setdefault(emp, set()).add(day)
+    covered = sorted(set(days.values()))
     gaps = {}
     for e in people:
         first = max(period.start, e.hire_date or period.start)
         last = min(period.end, e.leave_date or period.end)
-        employed = {first + timedelta(days=n) for n in range((last - first).days + 1)}
-        missing = sorted((covered & employed) - seen.get(e.id, set()))
+        own = seen.get(e.id, ())
+        missing = [d for d in covered if first <= d <= last and d not in own]
         if missing:
             gaps[e.id] = [d.isoformat() for d in missing]
     return gaps
