@@ -9,6 +9,7 @@ so a connector that fails midway leaves nothing behind."""
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any, ClassVar, Iterable, Protocol, Sequence
@@ -132,24 +133,30 @@ class Sink:
         batch: list[tuple] = []
         # Rows become tuples in the writer's column order (see RecordWriter): a bulk load is
         # millions of them, and each dict or SQLAlchemy parameter set per row costs microseconds.
-        for row in rows:
-            person = row[1]
-            employee = ids.get(person)
-            if employee is None:
-                unmapped[person] += 1
-            when = row[when_at]
-            if by_day:
-                at = days.get(when)
-                if at is None:
-                    at = days[when] = int(datetime.combine(when, time.min, tz).timestamp())
-            else:
-                at = int(when)
-            batch.append((source, employee, at, *row))
-            if len(batch) >= BATCH:
-                writer.write(batch)
-                written, batch = written + len(batch), []
-        writer.write(batch)
-        written += len(batch)
+        try:
+            for row in rows:
+                person = row[1]
+                employee = ids.get(person)
+                if employee is None:
+                    unmapped[person] += 1
+                when = row[when_at]
+                if by_day:
+                    at = days.get(when)
+                    if at is None:
+                        at = days[when] = int(datetime.combine(when, time.min, tz).timestamp())
+                else:
+                    at = int(when)
+                batch.append((source, employee, at, *row))
+                if len(batch) >= BATCH:
+                    writer.write(batch)
+                    written, batch = written + len(batch), []
+            writer.write(batch)
+            written += len(batch)
+        except BaseException:
+            with suppress(Exception):  # the connection free again for the rollback; the first error stands
+                writer.finish()
+            raise
+        writer.finish()  # the last batch may still be going in (PostgreSQL)
         self._written_kinds.add(kind)
         self.report.accepted += written
         if self.replace:

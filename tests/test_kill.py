@@ -48,8 +48,10 @@ MARK = Path(__file__).with_name("killed_at.txt")
 
 # Kills inside a transaction: the phase to arm in, and the SQL statement to die just before.
 INSIDE = {{
-    # the tickets connector's pull: its old rows are deleted, the new ones not yet inserted
-    "inside-pull": ("pull", lambda sql: sql.startswith("insert into rec_ticket")),
+    # the tickets connector's pull: its old rows are deleted, the new ones not yet inserted (on
+    # PostgreSQL they are staged by COPY, which the statement events do not see)
+    "inside-pull": ("pull", lambda sql: sql.startswith(("insert into rec_ticket",
+                                                        "create temporary table if not exists kpi_stage_rec_ticket"))),
     # the commit: metric values and scorecards inserted, the previous run no longer current
     "inside-commit": ("commit", lambda sql: sql.startswith("update runs set") and "report" in sql),
 }}

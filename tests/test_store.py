@@ -407,6 +407,26 @@ def test_sink_takes_rows_as_tuples_of_named_fields_as_it_takes_dicts(store_url):
     ]
 
 
+def test_a_replacing_pull_repeating_an_id_of_an_earlier_batch_keeps_the_later_row(store_url, monkeypatch):
+    """Batches of two: T1 comes again in the third batch. PostgreSQL first inserts each staged
+    batch plainly while the next is read; the repeat makes that fail, and that batch and the ones
+    after are upserted — one row per id, the later values, on every backend."""
+    from kpi.core import connectors
+    monkeypatch.setattr(connectors, "BATCH", 2)
+    fields = ("source_id", "person", "created_at", "reopens")
+    rows = [("T1", "A01", 1_790_000_000, 1), ("T2", "A01", 1_790_000_060, 1), ("T3", "A02", 1_790_000_120, 1),
+            ("T4", "A02", 1_790_000_180, 1), ("T1", "A02", 1_790_000_240, 7), ("T5", "A01", 1_790_000_300, 1),
+            ("T6", "A01", 1_790_000_360, 1)]
+    with opened(store_url, BUILTIN_KINDS) as (store, conn):
+        store.replace_roster(conn, "hr", PEOPLE)
+        sink = connectors.Sink(store, conn, "helpdesk", "Asia/Shanghai")
+        sink.records("ticket", rows, fields=fields)
+        assert sink.report.accepted == 7 and sink.report.duplicates == 1
+    got = ticket_rows(store_url)
+    assert sorted(sid for _, sid in got) == ["T1", "T2", "T3", "T4", "T5", "T6"]
+    assert (got[("helpdesk", "T1")]["reopens"], got[("helpdesk", "T1")]["employee_id"]) == (7, "E002")
+
+
 def test_source_ids_differing_only_in_case_are_two_records(store_url):
     with opened(store_url, BUILTIN_KINDS) as (store, conn):
         store.write_records(conn, "ticket", "helpdesk", [ticket("T1"), ticket("t1", priority="urgent")], replace=False)

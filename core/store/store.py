@@ -106,6 +106,7 @@ class RecordWriter:
                             if (p := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None]
         self._statements: dict[tuple[int, ...], tuple[str, Any]] = {}
         self._copy = dialect.name == "postgresql" and dialect.driver == "psycopg"
+        self._in_flight = False  # PostgreSQL: a batch's insert still running on the server
         self._upsert = None if self._copy else _upsert_statement(dialect.name, table, ("source", "source_id"))
         if replace:
             conn.execute(delete(table).where(table.c.source == source))
@@ -140,28 +141,51 @@ class RecordWriter:
             by_key = {(r[a], r[b]): r for r in rows}
             if len(by_key) != len(rows):
                 rows = list(by_key.values())
+            self.finish()  # the connection is free once the previous batch is in the table
             with self.conn.connection.driver_connection.cursor() as cur:
                 with cur.copy(sql) as copy:
                     for r in map(pick, rows):
                         copy.write_row(r)
-            self._merge_stage()
-            self.conn.exec_driver_sql(f"TRUNCATE {self._stage}")
+            self._send_merge()
         else:
             self.conn.exec_driver_sql(sql, list(map(pick, rows)))
 
-    def _merge_stage(self) -> None:
-        """The staged batch into the table. After a replacing pull's delete the source has no rows
-        there, so a plain INSERT usually does (ON CONFLICT costs PostgreSQL a third more per row);
-        a batch repeating an id of an earlier batch makes it fail, and then, as for an incremental
-        pull, the batch is upserted (in a savepoint, so the failed attempt leaves nothing)."""
+    def _send_merge(self) -> None:
+        """Start moving the staged batch into the table, on the server, and return: the caller
+        reads and parses the next batch meanwhile (that is as long as the server's insert, so the
+        insert costs the load next to nothing); finish() waits for it. After a replacing pull's
+        delete the source has no rows there, so a plain INSERT usually does (ON CONFLICT costs
+        PostgreSQL a third more per row), in a savepoint; see finish() for when it fails."""
         if self._plain is not None:
-            try:
-                with self.conn.begin_nested():
-                    self.conn.exec_driver_sql(self._plain)
-                return
-            except IntegrityError:
-                self._plain = None  # ids repeat across batches: upsert from here on
+            sql = f"SAVEPOINT kpi_batch; {self._plain}; RELEASE SAVEPOINT kpi_batch; TRUNCATE {self._stage}"
+        else:
+            sql = f"{self._merge}; TRUNCATE {self._stage}"
+        self.conn.connection.driver_connection.pgconn.send_query(sql.encode())
+        self._in_flight = True
+
+    def finish(self) -> None:
+        """Wait until every batch written is in the table (PostgreSQL inserts the last one while
+        the caller goes on); an error of the database's is raised here. A batch repeating an id of
+        an earlier batch fails the plain INSERT: it is then upserted, as are the batches after it."""
+        if not self._in_flight:
+            return
+        self._in_flight = False
+        import psycopg
+        pgconn = self.conn.connection.driver_connection.pgconn
+        failed = None
+        while (result := pgconn.get_result()) is not None:
+            if result.status == psycopg.pq.ExecStatus.FATAL_ERROR and failed is None:
+                failed = result
+        if failed is None:
+            return
+        error = psycopg.errors.error_from_result(failed, encoding=pgconn.parameter_status(b"client_encoding").decode())
+        if self._plain is None or not isinstance(error, psycopg.errors.UniqueViolation):
+            raise StoreError(f"writing {self.table.name} records of {self.source!r} failed: {error}") from error
+        self._plain = None  # ids repeat across batches: upsert from here on
+        self.conn.exec_driver_sql("ROLLBACK TO SAVEPOINT kpi_batch")
+        self.conn.exec_driver_sql("RELEASE SAVEPOINT kpi_batch")
         self.conn.exec_driver_sql(self._merge)
+        self.conn.exec_driver_sql(f"TRUNCATE {self._stage}")
 
     def _present(self, rows: list[tuple]) -> tuple[int, ...]:
         """The columns with a value in some row of the batch."""
@@ -357,6 +381,7 @@ class Store:
         writer = self.record_writer(conn, kind, source, replace=replace)
         for chunk in _chunks(rows, 20_000):
             writer.write([tuple(map(row.get, writer.columns)) for row in chunk])
+        writer.finish()
 
     def record_writer(self, conn: Connection, kind: str, source: str, *, replace: bool,
                       fields: Sequence[str] | None = None) -> "RecordWriter":
