@@ -75,6 +75,10 @@ def kpi_phase_started(run, phase):
         def before(conn, cursor, statement, parameters, context, executemany):
             sql = " ".join(statement.split()).lower()
             if matches(sql):
+                if AT == "inside-commit":  # rows written so far (COPY, on PostgreSQL, is no statement event)
+                    for table in ("metric_values", "scorecards"):
+                        cursor.execute(f"SELECT count(*) FROM {{table}}")
+                        SEEN.append(f"rows in {{table}}: {{cursor.fetchone()[0]}}")
                 die(AT)
             SEEN.append(" ".join(sql.split()[:3]))
 '''
@@ -166,7 +170,10 @@ def kill_and_recover(site: Path, at: str) -> None:
     if at == "inside-pull":  # killed with the tickets source's old rows deleted, uncommitted
         assert "delete from rec_ticket" in seen
     if at == "inside-commit":  # killed with the run's results inserted and the old run un-marked, uncommitted
-        assert {"insert into metric_values", "insert into scorecards", "update runs set"} <= set(seen)
+        assert "update runs set" in seen
+        written = {line.split(": ")[0][8:]: int(line.split(": ")[1]) for line in seen if line.startswith("rows in ")}
+        assert written["metric_values"] > before["counts"]["metric_values"]
+        assert written["scorecards"] > before["counts"]["scorecards"]
 
     after = state(url)
     killed = after["runs"][-1]
