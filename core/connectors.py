@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from contextlib import suppress
 from dataclasses import dataclass, field
+from itertools import islice
 from datetime import date, datetime, time
 from typing import Any, ClassVar, Iterable, Protocol, Sequence
 from zoneinfo import ZoneInfo
@@ -121,37 +122,30 @@ class Sink:
                 raise InputError(f"connector {self.connector!r}: {kind} records given as fields {list(fields)}; "
                                  f"they must start with source_id, person and include {time_name!r}"
                                  + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
-        ids = self._map(identity or record_kind.identity)
         tz = ZoneInfo(self.timezone)
         when_at = fields.index(time_name)
-        by_day = record_kind.field(time_name).type == "date"
         days: dict[date, int] = {}  # a date's local midnight, worked out once per day
+
+        def midnight(day: date) -> int:
+            at = days.get(day)
+            if at is None:
+                at = days[day] = int(datetime.combine(day, time.min, tz).timestamp())
+            return at
+        at_of = midnight if record_kind.field(time_name).type == "date" else int
         source = self.connector
-        unmapped = self.report.unmapped
+        person_of = self._map(identity or record_kind.identity).get
         writer = self.store.record_writer(self.conn, kind, source, replace=self.replace, fields=fields[2:])
         written = 0
-        batch: list[tuple] = []
-        # Rows become tuples in the writer's column order (see RecordWriter): a bulk load is
-        # millions of them, and each dict or SQLAlchemy parameter set per row costs microseconds.
+        rows = iter(rows)
         try:
-            for row in rows:
-                person = row[1]
-                employee = ids.get(person)
-                if employee is None:
-                    unmapped[person] += 1
-                when = row[when_at]
-                if by_day:
-                    at = days.get(when)
-                    if at is None:
-                        at = days[when] = int(datetime.combine(when, time.min, tz).timestamp())
-                else:
-                    at = int(when)
-                batch.append((source, employee, at, *row))
-                if len(batch) >= BATCH:
-                    writer.write(batch)
-                    written, batch = written + len(batch), []
-            writer.write(batch)
-            written += len(batch)
+            # A batch at a time, as tuples in the writer's column order (see RecordWriter): a bulk
+            # load is millions of rows, and a dict or SQLAlchemy parameter set per row costs more
+            # than the row's own work.
+            while chunk := list(islice(rows, BATCH)):
+                batch = [(source, person_of(r[1]), at_of(r[when_at]), *r) for r in chunk]
+                self.report.unmapped.update([r[4] for r in batch if r[1] is None])
+                writer.write(batch)
+                written += len(batch)
         except BaseException:
             with suppress(Exception):  # the connection free again for the rollback; the first error stands
                 writer.finish()

@@ -143,11 +143,11 @@ class RecordWriter:
             self.finish()  # the connection is free once the previous batch is in the table
             with self.conn.connection.driver_connection.cursor() as cur:
                 with cur.copy(sql) as copy:
-                    for r in map(pick, rows):
+                    for r in rows if pick is None else map(pick, rows):
                         copy.write_row(r)
             self._send_merge()
         else:
-            self.conn.exec_driver_sql(sql, list(map(pick, rows)))
+            self.conn.exec_driver_sql(sql, rows if pick is None else list(map(pick, rows)))
 
     def _send_merge(self) -> None:
         """Start moving the staged batch into the table, on the server, and return: the caller
@@ -193,22 +193,32 @@ class RecordWriter:
                      if i < len(self.COMMON) or first[i] is not None or list(map(itemgetter(i), rows)).count(None) != n)
 
     def _statement(self, present: tuple[int, ...]) -> tuple[str, Any]:
-        """The SQL for a batch with values in the `present` columns, and row -> its parameters."""
+        """The SQL for a batch with values in the `present` columns, and row -> its parameters
+        (None: the row as it is)."""
         found = self._statements.get(present)
         if found is not None:
             return found
         names = [self.columns[i] for i in present]
-        if self._copy:
-            quote = self._dialect.identifier_preparer.quote
-            sql, order = f"COPY {self._stage} ({', '.join(quote(c) for c in names)}) FROM STDIN", list(present)
-        else:
-            compiled = self._upsert.compile(dialect=self._dialect, column_keys=names)
-            sql = compiled.string
-            if not compiled.positional:  # a named paramstyle: a dict per row
-                pairs = list(zip(names, present))
-                found = self._statements[present] = (sql, lambda r: {name: r[i] for name, i in pairs})
-                return found
-            order = [present[names.index(name)] for name in compiled.positiontup]
+        quote = self._dialect.identifier_preparer.quote
+        if self._copy or self._dialect.name == "sqlite":  # the SQL in the rows' own order: no reordering
+            cols = ", ".join(map(quote, names))
+            if self._copy:
+                sql = f"COPY {self._stage} ({cols}) FROM STDIN"
+            else:
+                others = [c.name for c in self.table.columns if c.name not in ("source", "source_id") and not c.primary_key]
+                sql = (f"INSERT INTO {quote(self.table.name)} ({cols}) VALUES ({', '.join('?' * len(names))}) "
+                       f"ON CONFLICT (source, source_id) DO UPDATE SET "
+                       + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in others))
+            pick = None if present == tuple(range(len(self.columns))) else itemgetter(*present)
+            found = self._statements[present] = (sql, pick)
+            return found
+        compiled = self._upsert.compile(dialect=self._dialect, column_keys=names)
+        sql = compiled.string
+        if not compiled.positional:  # a named paramstyle: a dict per row
+            pairs = list(zip(names, present))
+            found = self._statements[present] = (sql, lambda r: {name: r[i] for name, i in pairs})
+            return found
+        order = [present[names.index(name)] for name in compiled.positiontup]
         pick = itemgetter(*order) if len(order) > 1 else (lambda r, i=order[0]: (r[i],))
         found = self._statements[present] = (sql, pick)
         return found
