@@ -13,7 +13,7 @@ from .errors import Problem
 from .models import Employee, MetricValue, Period
 
 
-@dataclass
+@dataclass(slots=True)
 class Flag:
     """Something a person must look at that is not points: dismissal review, unfit, calibration, no data."""
 
@@ -21,7 +21,7 @@ class Flag:
     message: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Line:
     """One indicator on a scorecard."""
 
@@ -38,7 +38,7 @@ class Line:
     adjustments: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class DimensionResult:
     id: str
     name: dict[str, str]
@@ -49,7 +49,7 @@ class DimensionResult:
     adjustments: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class Pay:
     base: Decimal
     percent: Decimal
@@ -58,7 +58,7 @@ class Pay:
     explanation: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class Scorecard:
     employee_id: str
     name: str

@@ -96,6 +96,29 @@ class PayRule:
         return Pay(base, percent, amount, self.currency, f"{text} = {amount}")
 
 
+class RunPay:
+    """A pay rule for one run. Without an amount formula and for whoever worked the whole period,
+    pay follows from the role, grade and total alone: worked out once for each, and a new Pay made
+    for every card (streaks add their bonus to it)."""
+
+    def __init__(self, rule: PayRule, params: dict):
+        self.rule, self.params = rule, params
+        self.memo: dict[tuple, tuple | None] = {}
+
+    def compute(self, emp: Employee, role: str, period: Period, total: Decimal, grade: str | None,
+                env: Mapping[str, Any]) -> Pay | None:
+        rule = self.rule
+        if rule.amount is not None or rule.prorate and emp.employed_days(period) < period.days:
+            return rule.compute(emp, role, period, total, grade, env, self.params)
+        key = (role, grade, str(total))  # str: the total's exact digits, which percent = "total" keeps
+        if key not in self.memo:
+            pay = rule.compute(emp, role, period, total, grade, env, self.params)
+            self.memo[key] = None if pay is None else (pay.base, pay.percent, pay.amount, pay.currency,
+                                                       pay.explanation)
+        fields = self.memo[key]
+        return None if fields is None else Pay(*fields)
+
+
 def parse_pay(ctx: ParseContext, spec: Any, roles: dict, grade_ids: set[str]) -> PayRule | None:
     if spec is None:
         return None

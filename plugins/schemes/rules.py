@@ -2,13 +2,18 @@
 one metric value into points, saying which band or condition matched and why.
 
 Numbers in a rule may be literals or the name of a scheme parameter (a string), so a site can set
-the seed's `[X]` figures in its config."""
+the seed's `[X]` figures in its config.
+
+A rule may also offer `prepare(params)`: the same arithmetic and text as `apply`, with everything
+that does not depend on the value (band edges and labels, the text around the value) worked out once
+for a run. It returns a function value -> (points, matched, explanation), or None when it cannot
+(a number names a parameter that is not a number); the scheme then calls `apply` for every line."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Callable
 
 from kpi.core.decimals import tidy
 from kpi.core.errors import Problem
@@ -42,13 +47,24 @@ class Num:
     def text(self, params: dict[str, Any]) -> str:
         return fmt(self.value(params))
 
+    def known(self, params: dict[str, Any]) -> bool:
+        """Whether value() is sure to give a number under these parameters, so a run may work it out once."""
+        return self.param is None or type(params.get(self.param)) is Decimal
+
+
+def known(nums, params) -> bool:
+    """Whether every number given (None for one not written) is known under these parameters."""
+    return all(n is None or n.known(params) for n in nums)
+
 
 _FMT: dict[Decimal, str] = {}  # a scheme writes the same few figures on every scorecard
 
 
 def fmt(d: Decimal) -> str:
     """A decimal as a person writes it: 24, 92.5, -10."""
-    if not d or not d.is_finite():  # zeros are equal whatever their sign, which they keep here: -0
+    if type(d) is Decimal and not d:  # zeros are equal whatever their sign, which they keep here: -0
+        return "-0" if d.is_signed() else "0"
+    if not d or not d.is_finite():
         return format(tidy(d), "f")
     text = _FMT.get(d)  # equal decimals (92.5, 92.50) are written alike
     if text is None:
@@ -57,6 +73,30 @@ def fmt(d: Decimal) -> str:
             _FMT.clear()
         _FMT[d] = text
     return text
+
+
+Scored = tuple[Decimal, str, str]  # what a prepared rule gives: points, matched, explanation
+MEMO_LIMIT = 20_000  # distinct values a prepared rule remembers in one run (two-place percentages: 10,001)
+
+
+def remembered(score: Callable[[Decimal], Scored]) -> Callable[[Decimal], Scored]:
+    """score(value), remembered for the run: a month's thousands of equal figures are scored once.
+    The key is the value's exact digits, str(value), not the value: 3 and 3.0 are equal but may
+    give points of different exponents, and -0 is written "-0"."""
+    memo: dict[str, Scored] = {}
+
+    def cached(value):
+        if type(value) is not Decimal:  # left to the rule to refuse
+            return score(value)
+        key = str(value)
+        hit = memo.get(key)
+        if hit is None:
+            hit = score(value)
+            if len(memo) < MEMO_LIMIT:
+                memo[key] = hit
+        return hit
+
+    return cached
 
 
 class ParseContext:
@@ -219,6 +259,22 @@ class BandsRule:
                 return Outcome(pts, b.label(params), f"{fmt(value)} is in band {b.label(params)} → {fmt(pts)}")
         raise RuleError(f"{fmt(value)} falls in none of the bands")
 
+    def prepare(self, params) -> Callable[[Decimal], Scored] | None:
+        if not known((n for b in self.bands for n in (*b.edges.values(), b.result)), params):
+            return None
+        spans = []
+        for b in self.bands:
+            pts, label = b.result.value(params), b.label(params)
+            spans.append((*b.bounds(params), pts, label, f" is in band {label} → {fmt(pts)}"))
+
+        def score(value):
+            for lo, lo_closed, hi, hi_closed, pts, label, tail in spans:
+                if (value >= lo if lo_closed else value > lo) and (value <= hi if hi_closed else value < hi):
+                    return pts, label, fmt(value) + tail
+            raise RuleError(f"{fmt(value)} falls in none of the bands")
+
+        return remembered(score)
+
     def max_points(self, params) -> Decimal:
         top = getattr(self, "_top", None)  # results written as numbers: worked out once
         if top is None:
@@ -258,6 +314,29 @@ class PerOccurrenceRule:
         pts, text = bounded(pts, f"{fmt(start)} {'+' if each >= 0 else '−'} {fmt(abs(each))} × {fmt(value)} = "
                                  f"{fmt(pts)}", self.floor, self.cap, params)
         return Outcome(pts, f"{fmt(each)} each", text)
+
+    def prepare(self, params) -> Callable[[Decimal], Scored] | None:
+        if not known((self.start, self.each, self.floor, self.cap, self.lost_at), params):
+            return None
+        start, each = self.start.value(params), self.each.value(params)
+        floor, cap, lost_at = (n.value(params) if n is not None else None for n in (self.floor, self.cap, self.lost_at))
+        head, matched = f"{fmt(start)} {'+' if each >= 0 else '−'} {fmt(abs(each))} × ", f"{fmt(each)} each"
+        if lost_at is not None:
+            lost, lost_tail = f"≥ {fmt(lost_at)} occurrences", f" occurrences ≥ {fmt(lost_at)}: the item is lost → 0"
+        zero = Decimal(0)
+
+        def score(value):
+            if lost_at is not None and value >= lost_at:
+                return zero, lost, fmt(value) + lost_tail
+            pts = start + each * value
+            text = f"{head}{fmt(value)} = {fmt(pts)}"
+            if floor is not None and pts < floor:
+                pts, text = floor, f"{text}, floor {fmt(floor)}"
+            if cap is not None and pts > cap:
+                pts, text = cap, f"{text}, cap {fmt(cap)}"
+            return pts, matched, text
+
+        return remembered(score)
 
     def max_points(self, params) -> Decimal:
         top = self.start.value(params) if self.each.value(params) <= 0 else INF
@@ -328,6 +407,21 @@ class ConditionRule:
         pts = self.otherwise.value(params)
         return Outcome(pts, f"not {cond}", f"{fmt(value)} is not {cond} → {fmt(pts)}")
 
+    def prepare(self, params) -> Callable[[Decimal], Scored] | None:
+        if not known((*(c.operand for c in self.when), self.points, self.otherwise), params):
+            return None
+        cond = " and ".join(c.label(params) for c in self.when)
+        tests = [(COMPARE[c.op][0], c.operand.value(params)) for c in self.when]
+        pts, otherwise = self.points.value(params), self.otherwise.value(params)
+        met = (pts, cond, f" {cond} → {fmt(pts)}")
+        unmet = (otherwise, f"not {cond}", f" is not {cond} → {fmt(otherwise)}")
+
+        def score(value):
+            pts, matched, tail = met if all(test(value, x) for test, x in tests) else unmet
+            return pts, matched, fmt(value) + tail
+
+        return remembered(score)
+
     def max_points(self, params) -> Decimal:
         return max(self.points.value(params), self.otherwise.value(params))
 
@@ -368,6 +462,24 @@ class ProRataRule:
             pts = Decimal(0)
             text += ", floor 0"
         return Outcome(pts, f"pro rata to {fmt(full)}", text)
+
+    def prepare(self, params) -> Callable[[Decimal], Scored] | None:
+        if not known((self.full_at, self.points, self.cap), params):
+            return None
+        full, pts_max = self.full_at.value(params), self.points.value(params)
+        cap = self.cap.value(params) if self.cap is not None else pts_max
+        head, matched, places = f" / {fmt(full)} × {fmt(pts_max)} = ", f"pro rata to {fmt(full)}", Decimal("0.0001")
+
+        def score(value):
+            pts = value / full * pts_max
+            text = f"{fmt(value)}{head}{fmt(pts.quantize(places))}"
+            if pts > cap:
+                pts, text = cap, f"{text}, cap {fmt(cap)}"
+            if pts < 0:
+                pts, text = Decimal(0), f"{text}, floor 0"
+            return pts, matched, text
+
+        return remembered(score)
 
     def max_points(self, params) -> Decimal:
         return self.cap.value(params) if self.cap is not None else self.points.value(params)

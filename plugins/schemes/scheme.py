@@ -3,6 +3,9 @@ TOML pack), scored with every step written on the scorecard."""
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -14,10 +17,10 @@ from kpi.core.scoring import DimensionResult, Flag, Line, Scorecard, ScoringCont
 
 from .expr import Formula
 from .formulas import Derived, evaluate, shown
-from .pay import PayRule
+from .pay import PayRule, RunPay
 from .rollups import Rollup
 from .streaks import Streak
-from .rules import INF, Band, Comparison, Num, RuleError, check_bands, fmt
+from .rules import INF, Band, Comparison, Num, RuleError, Scored, check_bands, fmt, known
 
 @dataclass
 class Parameter:
@@ -79,6 +82,91 @@ class Exclusion:
     metric: str
     when: list[Comparison]
     reason: str
+
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class Planned:
+    """An indicator as one run scores it: its rule prepared for the run's parameters (rules.py), and
+    the indicator's floor, cap and maximum worked out once. Without `score` (a rule that reads
+    several inputs, a plugin's rule without prepare()), each line asks the rule itself."""
+
+    dimension: str
+    ind: Indicator
+    score: Callable[[Decimal], Scored] | None = None
+    floor: Decimal | None = None
+    cap: Decimal | None = None
+    top: Decimal | None = None  # the line's maximum; None: unbounded
+
+
+def plan_indicator(d: Dimension, ind: Indicator, params) -> Planned:
+    """An indicator prepared for a run's parameters, or left to its rule line by line."""
+    rule, score = ind.rule, None
+    if not hasattr(rule, "apply_inputs") and _prepares(type(rule)) and known((ind.floor, ind.cap), params):
+        score = rule.prepare(params)
+    if score is None:
+        return Planned(d.id, ind)
+    floor, cap = (n.value(params) if n is not None else None for n in (ind.floor, ind.cap))
+    top = ind.max_points(params)
+    return Planned(d.id, ind, score, floor, cap, None if top == INF else top)
+
+
+def _prepares(kind: type) -> bool:
+    """Whether a rule class's prepare() is its apply()'s: a subclass that changes apply() but
+    inherits prepare() is scored by its apply()."""
+    def owner(name):
+        return next((c for c in kind.__mro__ if name in c.__dict__), None)
+    return owner("prepare") is not None and owner("prepare") is owner("apply")
+
+
+@dataclass(slots=True)
+class Run:
+    """What one score() works out once: the indicators planned for its parameters, and pay and
+    grades remembered by total."""
+
+    ctx: ScoringContext
+    params: dict[str, Any]
+    plan: list[tuple[Dimension, list[Planned]]]
+    pay: RunPay | None
+    label: str  # the scheme as a card names it
+    grades: dict[Decimal, str | None] = field(default_factory=dict)
+    by_role: dict[str, list[tuple[Dimension, Decimal, list[Planned]]]] = field(default_factory=dict)
+
+    def dimensions(self, role: str) -> list[tuple[Dimension, Decimal, list[Planned]]]:
+        """The dimensions a role is scored on, with its weight in each."""
+        dims = self.by_role.get(role)
+        if dims is None:
+            weighted = ((d, d.weight_by_role.get(role, d.weight), planned) for d, planned in self.plan)
+            # Another role's dimension (weight 0) is not scored, so its figures are not asked for.
+            dims = self.by_role[role] = [(d, w, planned) for d, w, planned in weighted if w != 0]
+        return dims
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cycle collector paused while a run is scored. Scoring makes some 50 objects per person,
+    all kept (the scorecards), and no reference cycles: the collector would walk every one made so
+    far each time their number grew by a quarter — for 100,000 people longer than the scoring."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        _to_oldest_generation()
+        if was_enabled:
+            gc.enable()
+
+
+def _to_oldest_generation() -> None:
+    """Objects made since the last collection moved to the oldest generation, where the scorecards
+    would arrive after two more walks over all of them (over a second for 100,000 people). Only
+    when the process has frozen nothing itself: gc.unfreeze() would thaw that too."""
+    frozen = getattr(gc, "get_freeze_count", None)  # CPython's
+    if frozen is not None and not frozen():
+        gc.freeze()
+        gc.unfreeze()
 
 
 @dataclass
@@ -225,7 +313,8 @@ class DeclarativeScheme:
 
     def score(self, ctx: ScoringContext) -> list[Scorecard]:
         params = self.resolve(ctx.parameters)
-        unknown = sorted({e.role for e in ctx.employees if self.role_of(e.role) is None})
+        roles = {r: self.role_of(r) for r in {e.role for e in ctx.employees}}
+        unknown = sorted(r for r, rid in roles.items() if rid is None)
         if unknown:
             raise ConfigError([Problem(self.file, "roles", f"the roster has roles this scheme does not define: "
                                        f"{', '.join(unknown)}; known roles: {', '.join(self.roles)}. Fix the roster "
@@ -235,7 +324,13 @@ class DeclarativeScheme:
             if self.streaks:
                 self._streaks(cards, ctx, params)
             return cards
-        scored = [(*self._score_one(e, ctx, params), e) for e in ctx.employees]
+        with gc_paused():
+            return self._score_all(ctx, params, roles)
+
+    def _score_all(self, ctx: ScoringContext, params, roles: dict[str, str]) -> list[Scorecard]:
+        plan = [(d, [plan_indicator(d, ind, params) for ind in d.indicators]) for d in self.dimensions]
+        run = Run(ctx, params, plan, RunPay(self.pay, params) if self.pay else None, f"{self.id} {self.version}")
+        scored = [(*self._score_one(e, roles[e.role], run), e) for e in ctx.employees]
         cards = [c for c, _, _ in scored]
         for r in self.rollups:
             groups = {e.id: getattr(e, r.group) for e in ctx.employees}
@@ -245,7 +340,7 @@ class DeclarativeScheme:
                 card.notes += how if card.eligible and card.role in r.shares else []
         for card, env, emp in scored:
             if card.eligible:
-                self._finish(card, env, emp, ctx, params)
+                self._finish(card, env, emp, run)
         if self.streaks:
             self._streaks(cards, ctx, params)
         return cards
@@ -263,13 +358,14 @@ class DeclarativeScheme:
                     card.pay.amount = (card.pay.amount + bonus).quantize(self.pay.rounding, ROUND_HALF_UP)
                     card.pay.explanation += f"; + {fmt(bonus)} ({st.id}) = {card.pay.amount}"
 
-    def _score_one(self, emp, ctx: ScoringContext, params) -> tuple[Scorecard, dict]:
+    def _score_one(self, emp, role: str, run: Run) -> tuple[Scorecard, dict]:
         """The points and total; the names it read (env) go on to _finish."""
-        role = self.role_of(emp.role)
-        card = Scorecard(emp.id, emp.name, role, ctx.period.label, f"{self.id} {self.version}", True, None, None, None)
+        ctx, params = run.ctx, run.params
+        card = Scorecard(emp.id, emp.name, role, ctx.period.label, run.label, True, None, None, None)
         values = ctx.values.get(emp.id, {})
         env: dict[str, Any] = dict(params)
-        env.update({m: mv.value for m, mv in values.items()})
+        for m, mv in values.items():
+            env[m] = mv.value
         if self.probation == "not_appraised" and emp.on_probation(ctx.period.end):
             card.eligible = False
             card.flags.append(Flag("probation", f"on probation until {emp.probation_end}: not appraised this period"))
@@ -281,12 +377,12 @@ class DeclarativeScheme:
                 card.flags.append(Flag("not_appraised", f"{x.reason} ({x.metric} = {fmt(value)})"))
                 return card, env
         self._derive(card, env)
-        total = Decimal(0)
-        for d in self.dimensions:
-            weight = d.weight_by_role.get(role, d.weight)
-            if weight == 0:  # another role's dimension: not scored, so its figures are not asked for
-                continue
-            raw = sum((self._line(card, d, ind, env, params, ctx).points for ind in d.indicators), Decimal(0))
+        overrides, line = ctx.overrides.get(emp.id), self._line
+        total = ZERO
+        for d, weight, planned in run.dimensions(role):
+            raw = ZERO
+            for p in planned:
+                raw += line(card, p, env, params, overrides)
             adjustments = []
             if d.combine == "mean":
                 mean = raw / len(d.indicators)
@@ -342,15 +438,22 @@ class DeclarativeScheme:
         card.grade = next((g.result_text for g in self.grades if g.contains(total, params)), None)
         return card
 
-    def _finish(self, card: Scorecard, env: dict, emp, ctx: ScoringContext, params) -> None:
+    def _finish(self, card: Scorecard, env: dict, emp, run: Run) -> None:
         """Grade, flags and pay, from the final total (after any roll-up blended it)."""
-        card.grade = next((g.result_text for g in self.grades if g.contains(card.total, params)), None)
+        params = run.params
+        card.grade = self._grade(card.total, run)
         for f in self.flags:
             value = env.get(f.metric)
             if value is not None and all(c.test(value, params) for c in f.when):
                 card.flags.append(Flag(f.id, f"{f.message} ({f.metric} = {fmt(value)})"))
-        if self.pay:
-            card.pay = self.pay.compute(emp, card.role, ctx.period, card.total, card.grade, env, params)
+        if run.pay:
+            card.pay = run.pay.compute(emp, card.role, run.ctx.period, card.total, card.grade, env)
+
+    def _grade(self, total: Decimal, run: Run) -> str | None:
+        """The grade whose band holds the total; a run's totals repeat, so each is looked up once."""
+        if total not in run.grades:
+            run.grades[total] = next((g.result_text for g in self.grades if g.contains(total, run.params)), None)
+        return run.grades[total]
 
     def _evaluate(self, formula: Formula, env: dict, where: str, emp) -> Decimal | None:
         """A formula's value, or None when a metric it reads has no value."""
@@ -371,42 +474,73 @@ class DeclarativeScheme:
             else:
                 card.notes.append(f"{d.name} = {d.formula.text} = {fmt(value)} ({shown(d.formula, env)})")
 
-    def _line(self, card: Scorecard, d: Dimension, ind: Indicator, env: dict, params, ctx: ScoringContext) -> Line:
+    def _line(self, card: Scorecard, p: Planned, env: dict, params, overrides: dict | None) -> Decimal:
+        """One indicator's line on the card; its points."""
+        ind = p.ind
         value = env.get(ind.metric) if ind.metric else None
+        if p.score is None:
+            return self._rule_line(card, p, value, env, params, overrides)
+        if value is None:
+            return self._missing_line(card, p.dimension, ind, env, params)
+        try:
+            pts, matched, explanation = p.score(value)
+        except RuleError as exc:
+            raise self._cannot_score(card, ind, exc) from None
+        if p.floor is None and p.cap is None and not overrides:  # the rule's points stand as they are
+            card.lines.append(Line(p.dimension, ind.id, ind.name, ind.metric, value, ind.rule_name, matched, pts,
+                                   p.top, explanation, []))
+            return pts
+        return self._add_line(card, p.dimension, ind, value, pts, matched, explanation, p.floor, p.cap, p.top,
+                              overrides)
+
+    def _rule_line(self, card: Scorecard, p: Planned, value, env: dict, params, overrides: dict | None) -> Decimal:
+        """A line the rule scores itself, with everything worked out for this line."""
+        ind = p.ind
         try:
             if hasattr(ind.rule, "apply_inputs"):
                 out = ind.rule.apply_inputs(dict(env, value=value) if ind.metric else env, params)
             else:
                 out = None if value is None else ind.rule.apply(value, params)
         except RuleError as exc:
-            raise ConfigError([Problem(self.file, ind.where, f"employee {card.employee_id}: "
-                                       f"{ind.metric + ' = ' if ind.metric else ''}{exc}; the scheme's rule must "
-                                       "cover every value it can be given")]) from None
+            raise self._cannot_score(card, ind, exc) from None
         if out is None:
-            missing = ", ".join(m for m in ind.inputs() if env.get(m) is None) or ind.metric
-            pts = ind.missing_points.value(params) if ind.missing_points else Decimal(0)
-            card.flags.append(Flag("missing_data", f"{missing}: no data; {ind.id} scored {fmt(pts)}"))
-            line = Line(d.id, ind.id, ind.name, ind.metric, None, ind.rule_name, "no data", pts, None,
-                        f"no value for {missing} → {fmt(pts)}")
-            card.lines.append(line)
-            return line
-        pts, adjustments = out.points, []
-        if ind.floor is not None and pts < ind.floor.value(params):
-            adjustments.append(f"{fmt(pts)} raised to the floor {ind.floor.text(params)}")
-            pts = ind.floor.value(params)
-        if ind.cap is not None and pts > ind.cap.value(params):
-            adjustments.append(f"{fmt(pts)} capped at {ind.cap.text(params)}")
-            pts = ind.cap.value(params)
-        override = ctx.overrides.get(card.employee_id, {}).get(ind.id)
+            return self._missing_line(card, p.dimension, ind, env, params)
+        floor, cap = (n.value(params) if n is not None else None for n in (ind.floor, ind.cap))
+        top = ind.max_points(params)
+        card.flags.extend(Flag(code, message) for code, message in out.flags)
+        return self._add_line(card, p.dimension, ind, out.value if out.value is not None else value, out.points,
+                              out.matched, out.explanation, floor, cap, None if top == INF else top, overrides)
+
+    def _add_line(self, card: Scorecard, dimension: str, ind: Indicator, value, pts: Decimal, matched: str,
+                  explanation: str, floor, cap, top, overrides: dict | None) -> Decimal:
+        """The rule's points held within the indicator's floor and cap, and any recorded adjustment."""
+        adjustments = []
+        if floor is not None and pts < floor:
+            adjustments.append(f"{fmt(pts)} raised to the floor {fmt(floor)}")
+            pts = floor
+        if cap is not None and pts > cap:
+            adjustments.append(f"{fmt(pts)} capped at {fmt(cap)}")
+            pts = cap
+        override = overrides.get(ind.id) if overrides else None
         if override is not None:  # a recorded adjustment (an upheld appeal): the points, and why
             adjustments.append(f"{fmt(pts)} adjusted to {fmt(override[0])}: {override[1]}")
             pts = override[0]
-        top = ind.max_points(params)
-        line = Line(d.id, ind.id, ind.name, ind.metric, out.value if out.value is not None else value, ind.rule_name,
-                    out.matched, pts, None if top == INF else top, out.explanation, adjustments)
-        card.flags.extend(Flag(code, message) for code, message in out.flags)
-        card.lines.append(line)
-        return line
+        card.lines.append(Line(dimension, ind.id, ind.name, ind.metric, value, ind.rule_name, matched, pts, top,
+                               explanation, adjustments))
+        return pts
+
+    def _missing_line(self, card: Scorecard, dimension: str, ind: Indicator, env: dict, params) -> Decimal:
+        missing = ", ".join(m for m in ind.inputs() if env.get(m) is None) or ind.metric
+        pts = ind.missing_points.value(params) if ind.missing_points else Decimal(0)
+        card.flags.append(Flag("missing_data", f"{missing}: no data; {ind.id} scored {fmt(pts)}"))
+        card.lines.append(Line(dimension, ind.id, ind.name, ind.metric, None, ind.rule_name, "no data", pts, None,
+                               f"no value for {missing} → {fmt(pts)}"))
+        return pts
+
+    def _cannot_score(self, card: Scorecard, ind: Indicator, exc: RuleError) -> ConfigError:
+        return ConfigError([Problem(self.file, ind.where, f"employee {card.employee_id}: "
+                                    f"{ind.metric + ' = ' if ind.metric else ''}{exc}; the scheme's rule must "
+                                    "cover every value it can be given")])
 
 
 def _coerce(kind: str, value: Any) -> Any:
