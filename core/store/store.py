@@ -263,6 +263,7 @@ def insert_rows(conn: Connection, table, columns: tuple[str, ...], rows: list[tu
 
 
 _INSERTS: dict[tuple, tuple] = {}
+_to_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps with options makes an encoder per call
 
 
 def _upsert_statement(dialect: str, table, keys: tuple[str, ...]):
@@ -566,7 +567,7 @@ class Store:
         columns = ("run_id", "employee_id", "metric", "value", "source", "evidence")
         for i in range(0, len(values), 20_000):
             insert_rows(conn, s.metric_values, columns, [
-                (run_id, v.employee_id, v.metric, v.value, v.source, json.dumps(v.evidence, ensure_ascii=False))
+                (run_id, v.employee_id, v.metric, v.value, v.source, _to_json(v.evidence))
                 for v in values[i:i + 20_000]])
         columns = ("run_id", "period", "employee_id", "eligible", "total", "grade", "pay_amount", "flags", "breakdown")
         chunk: list[tuple] = []
