@@ -295,6 +295,10 @@ def compute(conn: Connection, record_tables: dict[str, Table], period: Period, e
         raise ValueError(f"attribution must be one of {', '.join(ATTRIBUTIONS)}, not {attribution!r}")
     definitions = [rated_definition(d.metric) if d.kind is None and "@" in d.id and RATED_KIND in record_tables
                    else d for d in definitions]
+    if conn.dialect.name == "postgresql":
+        # A scan's groups (10,000 people, their evidence ids) outgrow the default 4 MB and the
+        # aggregate spills to disk; the setting ends with this transaction.
+        conn.exec_driver_sql("SET LOCAL work_mem = '128MB'")
     out: dict[tuple[str, str], MetricValue] = {}
     by_kind: dict[str, list[MetricDefinition]] = {}
     for d in definitions:
