@@ -23,6 +23,7 @@ SIZES = {  # agents, tickets
     "tiny": (50, 5_000),
     "small": (1_000, 200_000),
     "large": (10_000, 2_000_000),
+    "deep": (1_000, 2_000_000),  # small's people with large's tickets: memory against the records alone
 }
 SEED = 7
 YEAR, MONTH = 2026, 3

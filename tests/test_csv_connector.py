@@ -7,11 +7,23 @@ import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
 from kpi.core.cli import main
+from kpi.plugins.connectors import csv_worker
 from kpi.core.values import parse_date, parse_datetime, parse_decimal
+
+
+@pytest.fixture(params=["in place", "in a worker process"])
+def parsing(request, monkeypatch):
+    """A large CSV file is parsed by a second process (csv_worker); every file here is small, so
+    the worker's threshold is lowered to 0 to read them that way too: the same records and the
+    same reports either way."""
+    if request.param != "in place":
+        monkeypatch.setattr(csv_worker, "PARALLEL_BYTES", 0)
+    return request.param
 
 
 def run(site, *args):
@@ -24,7 +36,7 @@ def rows(site, sql, **params):
         return conn.execute(sa.text(sql), params).all()
 
 
-def test_gb18030_file_gives_the_same_records_as_its_utf8_twin(demo_site):
+def test_gb18030_file_gives_the_same_records_as_its_utf8_twin(demo_site, parsing):
     first = run(demo_site)
     assert first.exit_code == 0, first.output
     before = rows(demo_site, "SELECT source_id, employee_id, at, day, result FROM rec_attendance_day ORDER BY source_id")
@@ -38,7 +50,7 @@ def test_gb18030_file_gives_the_same_records_as_its_utf8_twin(demo_site):
     assert json.loads(second.stdout)["scorecards"] == json.loads(first.stdout)["scorecards"]
 
 
-def test_three_bad_rows_are_reported_by_line_and_nothing_is_stored(demo_site):
+def test_three_bad_rows_are_reported_by_line_and_nothing_is_stored(demo_site, parsing):
     assert run(demo_site).exit_code == 0
     tickets = demo_site.parent / "data" / "tickets.csv"
     lines = tickets.read_text(encoding="utf-8").splitlines()
@@ -59,7 +71,7 @@ def test_three_bad_rows_are_reported_by_line_and_nothing_is_stored(demo_site):
     assert rows(demo_site, "SELECT count(*) FROM rec_ticket")[0][0] == 6194
 
 
-def test_skip_mode_reports_the_rejected_rows(demo_site):
+def test_skip_mode_reports_the_rejected_rows(demo_site, parsing):
     tickets = demo_site.parent / "data" / "tickets.csv"
     lines = tickets.read_text(encoding="utf-8").splitlines()
     lines[5] = lines[5].replace("urgent", "urgent").replace(lines[5].split(",")[2], "yesterday")
@@ -76,7 +88,7 @@ def test_skip_mode_reports_the_rejected_rows(demo_site):
                                     "write it as 2026-10-03 09:15:00"]
 
 
-def test_duplicates_and_unknown_ids_are_counted(demo_site):
+def test_duplicates_and_unknown_ids_are_counted(demo_site, parsing):
     tickets = demo_site.parent / "data" / "tickets.csv"
     lines = tickets.read_text(encoding="utf-8").splitlines()
     lines.append(lines[-1])                                              # the same ticket twice
@@ -107,3 +119,24 @@ def test_value_parsing():
     assert parse_datetime("2026-10-03T01:15:00Z", tz) == parse_datetime("2026-10-03 09:15", tz)
     assert parse_date("46298").isoformat() == "2026-10-03" == parse_date("2026年10月03日").isoformat()
     assert str(parse_decimal("95%")) == "95" and str(parse_decimal("1,234.5")) == "1234.5"
+
+
+def test_a_file_the_csv_module_or_the_encoding_cannot_read_names_the_file_and_line(demo_site, parsing):
+    tickets = demo_site.parent / "data" / "tickets.csv"
+    original = tickets.read_text(encoding="utf-8")
+    lines = original.splitlines()
+    cells = lines[40].split(",")
+    lines[40] = ",".join(cells[:6] + ["x" * 200_000] + cells[7:])  # a channel over the csv module's field limit
+    tickets.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run(demo_site)
+    assert result.exit_code == 1
+    assert f"{tickets}: line 41: field larger than field limit" in result.output
+
+    tickets.write_bytes((original + "T999999,agent-10,2026-10-31 23:00:00,,,0,normal,电话\n").encode("gb18030"))
+    text = demo_site.read_text(encoding="utf-8").replace('path = "data/tickets.csv"',
+                                                          'path = "data/tickets.csv"\nencoding = "utf-8"')
+    demo_site.write_text(text, encoding="utf-8")
+    result = run(demo_site)
+    assert result.exit_code == 1
+    assert f"{tickets}: not readable as utf-8 (invalid start byte" in result.output
+    assert rows(demo_site, "SELECT count(*) FROM rec_ticket")[0][0] == 0  # nothing stored

@@ -12,6 +12,7 @@ from kpi.core import hookimpl
 from kpi.core.errors import InputError
 from kpi.core.options import Option
 
+from .csv_worker import csv_failure, decode_failure
 from .tabular import TABULAR_OPTIONS, Reader, csv_cells, load, source_file
 
 SNIFF_BYTES = 1 << 20
@@ -59,14 +60,15 @@ class CsvConnector:
                     headers = [h.strip() for h in next(rows)]
                 except StopIteration:
                     raise InputError(f"{path}: the file is empty; it needs a header row") from None
-                cells = csv_cells(rows, headers, reader, lambda: sink.progress(raw.tell(), size))
+                cells = csv_cells(rows, headers, reader, lambda: sink.progress(raw.tell(), size),
+                                  source=(path, encoding, self.opts["delimiter"]),
+                                  on_bytes=lambda done: sink.progress(done, size))
                 load(reader, headers, cells, sink.store.kinds)
                 sink.progress(size, size)
         except UnicodeDecodeError as exc:
-            raise InputError(f"{path}: not readable as {encoding} ({exc.reason} at byte {exc.start}); "
-                             "save the file as UTF-8, or set encoding on the connector") from None
+            raise InputError(decode_failure(path, encoding, exc)) from None
         except csv.Error as exc:
-            raise InputError(f"{path}: line {rows.line_num}: {exc}") from None
+            raise InputError(csv_failure(path, rows.line_num, exc)) from None
 
 
 @hookimpl

@@ -17,6 +17,8 @@ from kpi.core.options import Option
 from kpi.core.records import Field
 from kpi.core.values import FALSE_WORDS, PARSERS, TRUE_WORDS, ValueProblem, datetime_cache, parse_datetime
 
+from . import csv_worker
+
 _TEXT, _INT, _BOOL = PARSERS["text"], PARSERS["int"], PARSERS["bool"]
 
 MAX_LISTED = 50  # bad rows listed in one error; the count says how many more
@@ -135,27 +137,31 @@ class Reader:
         convert = _row_converter(self._plan(present), rows.headers, self.timezone, tuples=True)
         if convert is None:  # a required column is missing: each row says so
             return self.records(iter(rows), fields)
-        return tuple(f.name for f in present), self._csv_records(rows, convert)
+        names = tuple(f.name for f in present)
+        if rows.source is not None and rows.source[0].stat().st_size >= csv_worker.PARALLEL_BYTES:
+            value_map = self.options["value_map"]
+            spec = [(f.name, self._header(f.name), value_map.get(f.name), f.type, f.required) for f in present]
+            return names, csv_worker.records(self, rows.source, rows.headers, spec, rows.on_bytes)
+        return names, self._csv_records(rows, convert)
 
     def _csv_records(self, rows: "CsvRows", convert) -> Iterator[tuple]:
-        reader, width, progress = rows.rows, len(rows.headers), rows.report_progress
-        n = read = 0
+        """A CSV file's rows as tuples, parsed here (see csv_worker for a large file)."""
+        reader = rows.rows
+        tick = iter(range(PROGRESS_EVERY - 1, 1 << 62, PROGRESS_EVERY))
+        every = next(tick)
+        read = 0
         try:
-            for values in reader:
-                n += 1
-                if n % PROGRESS_EVERY == 0:
-                    progress()
-                out = convert(values)
-                if out.__class__ is tuple:
+            for item in csv_worker.typed_rows(reader, convert, len(rows.headers)):
+                if item.__class__ is tuple:
                     read += 1
-                    yield out
-                elif not values or not "".join(values).strip():
-                    continue  # blank lines are not records
-                elif out is None:
-                    self.problem(reader.line_num, f"has {len(values)} fields, the header has {width}")
+                    yield item
                 else:
-                    read += 1
-                    self.problem(reader.line_num, out)
+                    line, problem, counted = item
+                    read += counted
+                    self.problem(line, problem)
+                if read >= every:
+                    every = next(tick)
+                    rows.report_progress()
         finally:
             self.lines_read += read
 
@@ -361,7 +367,7 @@ def open_table(path: Path, options: dict[str, Any], timezone: str, sink,
         reader = Reader(str(path), options, timezone, sink)
         yield reader, headers, csv_cells(rows, headers, reader, lambda: None)
     except csv.Error as exc:
-        raise InputError(f"{path}: line {rows.line_num}: {exc}") from None
+        raise InputError(csv_worker.csv_failure(path, rows.line_num, exc)) from None
 
 
 class CsvRows:
@@ -369,8 +375,11 @@ class CsvRows:
     the wrong number of fields reported to the reader. It also lets Reader.records read the
     csv.reader directly (the bulk path, no Cells per row)."""
 
-    def __init__(self, rows, headers: list[str], reader: Reader, report_progress):
+    def __init__(self, rows, headers: list[str], reader: Reader, report_progress, *,
+                 source: tuple[Path, str, str] | None = None, on_bytes=lambda done: None):
         self.rows, self.headers, self.reader, self.report_progress = rows, tuple(headers), reader, report_progress
+        self.source = source  # (path, encoding, delimiter): a file a worker process may read again
+        self.on_bytes = on_bytes  # progress in bytes of the file, as a worker reports it
 
     def __iter__(self) -> Iterator[Cells]:
         rows, names, width = self.rows, self.headers, len(self.headers)
@@ -385,8 +394,8 @@ class CsvRows:
             yield Cells(rows.line_num, values=cells, headers=names)
 
 
-def csv_cells(rows, headers: list[str], reader: Reader, report_progress) -> CsvRows:
-    return CsvRows(rows, headers, reader, report_progress)
+def csv_cells(rows, headers: list[str], reader: Reader, report_progress, **file) -> CsvRows:
+    return CsvRows(rows, headers, reader, report_progress, **file)
 
 
 def source_file(path: Path, connector: str, sink) -> Path:
