@@ -75,6 +75,14 @@ class Sink:
         return self._identity[system]
 
     def roster(self, people: list[Employee]) -> None:
+        ids = Counter(("employee", e.id) for e in people)
+        ids.update((system, ext) for e in people for system, ext in e.external_ids.items() if ext)
+        repeated = sorted(key for key, n in ids.items() if n > 1)
+        if repeated:
+            listed = ", ".join(f"{system} id {ext!r}" for system, ext in repeated[:10])
+            raise InputError(f"connector {self.connector!r}: the roster gives {listed} to more than one row"
+                             f"{f' (and {len(repeated) - 10} more)' if len(repeated) > 10 else ''}; "
+                             "each employee once, each system id to one employee")
         self.store.replace_roster(self.conn, self.connector, people)
         self._identity.clear()
         self.report.accepted += len(people)

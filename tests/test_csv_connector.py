@@ -140,3 +140,13 @@ def test_a_file_the_csv_module_or_the_encoding_cannot_read_names_the_file_and_li
     assert result.exit_code == 1
     assert f"{tickets}: not readable as utf-8 (invalid start byte" in result.output
     assert rows(demo_site, "SELECT count(*) FROM rec_ticket")[0][0] == 0  # nothing stored
+
+
+def test_a_roster_repeating_an_employee_or_a_system_id_is_refused_by_name(demo_site):
+    roster = demo_site.parent / "data" / "roster.csv"
+    lines = roster.read_text(encoding="utf-8").splitlines()
+    lines.append(lines[1])  # the first employee again
+    roster.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run(demo_site)
+    assert result.exit_code == 1
+    assert "the roster gives attendance id '00001', employee id 'E001', helpdesk id 'agent-1001' to more than one row" in result.output

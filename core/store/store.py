@@ -372,15 +372,13 @@ class Store:
             conn.execute(delete(s.employees).where(s.employees.c.id.in_(chunk)))
         if not people:
             return
-        conn.execute(insert(s.employees), [
-            {"id": e.id, "name": e.name, "role": e.role, "team": e.team, "department": e.department,
-             "hire_date": e.hire_date, "leave_date": e.leave_date, "probation_end": e.probation_end,
-             "external_ids": json.dumps(e.external_ids, ensure_ascii=False, sort_keys=True), "source": source}
-            for e in people])
-        id_rows = [{"system": "employee", "external_id": e.id, "employee_id": e.id} for e in people]
-        id_rows += [{"system": system, "external_id": ext, "employee_id": e.id}
-                    for e in people for system, ext in e.external_ids.items() if ext]
-        conn.execute(insert(s.employee_ids), id_rows)
+        insert_rows(conn, s.employees, ("id", "name", "role", "team", "department", "hire_date", "leave_date",
+                                        "probation_end", "external_ids", "source"), [
+            (e.id, e.name, e.role, e.team, e.department, e.hire_date, e.leave_date, e.probation_end,
+             json.dumps(e.external_ids, ensure_ascii=False, sort_keys=True), source) for e in people])
+        id_rows = [("employee", e.id, e.id) for e in people]
+        id_rows += [(system, ext, e.id) for e in people for system, ext in e.external_ids.items() if ext]
+        insert_rows(conn, s.employee_ids, ("system", "external_id", "employee_id"), id_rows)
 
     def employees(self, conn: Connection) -> list[Employee]:
         rows = conn.execute(select(s.employees).order_by(s.employees.c.id)).mappings()
