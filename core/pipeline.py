@@ -362,5 +362,7 @@ def load_parts(store: Store, conn, period: Period, months: list[Period]) -> list
 def _card_row(card: Scorecard) -> dict[str, Any]:
     return {"employee_id": card.employee_id, "eligible": card.eligible, "total": card.total, "grade": card.grade,
             "pay_amount": card.pay.amount if card.pay else None,
-            "flags": json.dumps([f.code for f in card.flags]),
-            "breakdown": json.dumps(card.to_dict(), ensure_ascii=False, sort_keys=True)}
+            "flags": json.dumps(codes) if (codes := [f.code for f in card.flags]) else "[]",  # most cards have none
+            # a Scorecard writes this JSON itself, quicker; another kind of card as before
+            "breakdown": card.to_json() if type(card) is Scorecard
+            else json.dumps(card.to_dict(), ensure_ascii=False, sort_keys=True)}

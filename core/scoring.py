@@ -4,8 +4,10 @@ then dimension subtotals, total, grade, pay and flags."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
-from decimal import Decimal
+from decimal import Decimal, getcontext
+from json.encoder import encode_basestring as _json_str
 from typing import Any, Protocol, runtime_checkable
 
 from .decimals import tidy
@@ -76,12 +78,22 @@ class Scorecard:
 
     def to_dict(self) -> dict[str, Any]:
         try:
-            out = _plain_fields(self)
+            out = _card_plain(self) if type(self) is Scorecard else _plain_fields(self)
         except _Unusual:
             out = _plain(asdict(self))
         if self.pay is not None:  # money keeps its places: 225.00, not 225
             out["pay"]["amount"] = format(self.pay.amount, "f")
         return out
+
+    def to_json(self) -> str:
+        """json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True), byte for byte: the form a
+        run stores. Written straight from the fields when they hold what scorecards hold."""
+        if type(self) is Scorecard:
+            try:
+                return _card_json(self)
+            except (_Unusual, ArithmeticError):  # the general path then fails, or not, exactly as it did
+                pass
+        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
 
 
 def _dec(value) -> Decimal | None:
@@ -140,6 +152,197 @@ def _plain(obj):
     if isinstance(obj, list):
         return [_plain(v) for v in obj]
     return obj
+
+
+# Quick writers for the usual scorecard: text in plain str, figures in Decimal. A run stores tens of
+# thousands, and a generic call per value (_plain_fields) and json.dumps(sort_keys=True) were most of
+# its commit. Each writer gives exactly what the general path gives; a part holding anything else is
+# left to _plain_fields (to_dict), or raises _Unusual so that the whole card is (to_json).
+
+_SHORT = 28  # a figure this short in "f" form has ≤ 28 digits: tidy can't round it in a context of ≥ 28
+_LEARNED = 50_000  # entries per memo below, which then starts again: bounded in a long-lived process
+
+# Memos, since a run's figures and names repeat (0, 5, 92.5; an indicator's name on every card).
+_TEXTS: dict[str, str] = {}  # str(d) -> format(tidy(d), "f"); str keeps 1.0 and 1.00, 0 and -0 apart
+_NAMES: dict[tuple, str] = {}  # a name's items (plain str) -> its JSON, keys sorted
+
+
+def _tidy_text(d: Decimal) -> str:
+    return format(tidy(d), "f")
+
+
+def _remembered_text(d: Decimal) -> str:
+    return _TEXTS.get(str(d)) or _learn(d)
+
+
+def _learn(d: Decimal) -> str:
+    """_tidy_text(d), remembered when it does not depend on the context: d finite and short."""
+    text = _tidy_text(d)
+    if d.is_finite() and len(format(d, "f")) <= _SHORT:
+        if len(_TEXTS) >= _LEARNED:
+            _TEXTS.clear()
+        _TEXTS[str(d)] = text
+    return text
+
+
+def _ordinary_context() -> bool:
+    """A decimal context in which tidy cannot round or trap a short figure, so memos hold."""
+    c = getcontext()
+    return c.prec >= _SHORT and c.Emax >= _SHORT and c.Emin <= -_SHORT and not c.clamp
+
+
+# What the quick writers take: every text a plain str, every figure a Decimal (or None where a
+# field may be None), every list a list.
+
+def _strings(values) -> bool:
+    """A list of plain str (adjustments, notes)."""
+    return type(values) is list and (not values or all(type(v) is str for v in values))
+
+
+def _names(d) -> bool:
+    """A dict of plain str to plain str (a name in each language)."""
+    if type(d) is not dict:
+        return False
+    for k, v in d.items():
+        if type(k) is not str or type(v) is not str:
+            return False
+    return True
+
+
+def _usual_card(c: Scorecard) -> bool:
+    return (type(c.employee_id) is type(c.name) is type(c.role) is type(c.period) is type(c.scheme) is str
+            and type(c.eligible) is bool and (c.total is None or type(c.total) is Decimal)
+            and (c.grade is None or type(c.grade) is str)
+            and type(c.lines) is type(c.dimensions) is type(c.flags) is list and _strings(c.notes))
+
+
+def _usual_line(ln) -> bool:
+    return (type(ln) is Line and type(ln.dimension) is type(ln.indicator) is type(ln.rule) is str
+            and type(ln.matched) is type(ln.explanation) is str
+            and (ln.metric is None or type(ln.metric) is str) and type(ln.points) is Decimal
+            and (ln.value is None or type(ln.value) is Decimal)
+            and (ln.max_points is None or type(ln.max_points) is Decimal)
+            and _names(ln.name) and _strings(ln.adjustments))
+
+
+def _usual_dimension(d) -> bool:
+    return (type(d) is DimensionResult and type(d.id) is str
+            and type(d.raw) is type(d.max_points) is type(d.weight) is type(d.points) is Decimal
+            and _names(d.name) and _strings(d.adjustments))
+
+
+def _usual_flag(f) -> bool:
+    return type(f) is Flag and type(f.code) is type(f.message) is str
+
+
+def _usual_pay(p) -> bool:
+    return (type(p) is Pay and type(p.base) is type(p.percent) is type(p.amount) is Decimal
+            and type(p.currency) is type(p.explanation) is str)
+
+
+# to_dict: the fields in declaration order, as _plain_fields gives them; an unusual part by it.
+
+def _card_plain(c: Scorecard) -> dict[str, Any]:
+    if not _usual_card(c):
+        return _plain_fields(c)
+    text = _remembered_text if _ordinary_context() else _tidy_text
+    return {"employee_id": c.employee_id, "name": c.name, "role": c.role, "period": c.period, "scheme": c.scheme,
+            "eligible": c.eligible, "total": None if c.total is None else text(c.total), "grade": c.grade,
+            "pay": _pay_plain(c.pay, text) if _usual_pay(c.pay) else _plain_fields(c.pay),
+            "lines": [_line_plain(x, text) if _usual_line(x) else _plain_fields(x) for x in c.lines],
+            "dimensions": [_dimension_plain(x, text) if _usual_dimension(x) else _plain_fields(x)
+                           for x in c.dimensions],
+            "flags": [{"code": x.code, "message": x.message} if _usual_flag(x) else _plain_fields(x) for x in c.flags],
+            "notes": list(c.notes)}
+
+
+def _line_plain(ln: Line, text) -> dict[str, Any]:
+    return {"dimension": ln.dimension, "indicator": ln.indicator, "name": dict(ln.name), "metric": ln.metric,
+            "value": None if ln.value is None else text(ln.value), "rule": ln.rule, "matched": ln.matched,
+            "points": text(ln.points), "max_points": None if ln.max_points is None else text(ln.max_points),
+            "explanation": ln.explanation, "adjustments": list(ln.adjustments)}
+
+
+def _dimension_plain(d: DimensionResult, text) -> dict[str, Any]:
+    return {"id": d.id, "name": dict(d.name), "raw": text(d.raw), "max_points": text(d.max_points),
+            "weight": text(d.weight), "points": text(d.points), "adjustments": list(d.adjustments)}
+
+
+def _pay_plain(p: Pay, text) -> dict[str, Any]:
+    return {"base": text(p.base), "percent": text(p.percent), "amount": text(p.amount), "currency": p.currency,
+            "explanation": p.explanation}
+
+
+# to_json: JSON text, keys sorted, as json.dumps(..., ensure_ascii=False, sort_keys=True) writes it:
+# ", " and ": " between, each str by _json_str (the function json.dumps uses for ensure_ascii=False),
+# a figure's text in quotes (digits, sign and point, or NaN: nothing to escape).
+
+def _card_json(c: Scorecard) -> str:
+    if not _usual_card(c):
+        raise _Unusual
+    text = _remembered_text if _ordinary_context() else _tidy_text
+    dimensions = ", ".join([_dimension_json(x, text) for x in c.dimensions])
+    flags = ", ".join([_flag_json(x) for x in c.flags])
+    lines = ", ".join([_line_json(x, text) for x in c.lines])
+    grade = "null" if c.grade is None else _json_str(c.grade)
+    pay = "null" if c.pay is None else _pay_json(c.pay, text)
+    total = "null" if c.total is None else f'"{text(c.total)}"'
+    return (f'{{"dimensions": [{dimensions}], "eligible": {"true" if c.eligible else "false"}, '
+            f'"employee_id": {_json_str(c.employee_id)}, "flags": [{flags}], "grade": {grade}, "lines": [{lines}], '
+            f'"name": {_json_str(c.name)}, "notes": {_json_strings(c.notes)}, "pay": {pay}, '
+            f'"period": {_json_str(c.period)}, "role": {_json_str(c.role)}, "scheme": {_json_str(c.scheme)}, '
+            f'"total": {total}}}')
+
+
+def _line_json(ln: Line, text) -> str:
+    if not _usual_line(ln):
+        raise _Unusual
+    metric = "null" if ln.metric is None else _json_str(ln.metric)
+    value = "null" if ln.value is None else f'"{text(ln.value)}"'
+    max_points = "null" if ln.max_points is None else f'"{text(ln.max_points)}"'
+    return (f'{{"adjustments": {_json_strings(ln.adjustments)}, "dimension": {_json_str(ln.dimension)}, '
+            f'"explanation": {_json_str(ln.explanation)}, "indicator": {_json_str(ln.indicator)}, '
+            f'"matched": {_json_str(ln.matched)}, "max_points": {max_points}, "metric": {metric}, '
+            f'"name": {_json_names(ln.name)}, "points": "{text(ln.points)}", "rule": {_json_str(ln.rule)}, '
+            f'"value": {value}}}')
+
+
+def _dimension_json(d: DimensionResult, text) -> str:
+    if not _usual_dimension(d):
+        raise _Unusual
+    return (f'{{"adjustments": {_json_strings(d.adjustments)}, "id": {_json_str(d.id)}, '
+            f'"max_points": "{text(d.max_points)}", "name": {_json_names(d.name)}, "points": "{text(d.points)}", '
+            f'"raw": "{text(d.raw)}", "weight": "{text(d.weight)}"}}')
+
+
+def _flag_json(f: Flag) -> str:
+    if not _usual_flag(f):
+        raise _Unusual
+    return f'{{"code": {_json_str(f.code)}, "message": {_json_str(f.message)}}}'
+
+
+def _pay_json(p: Pay, text) -> str:
+    if not _usual_pay(p):
+        raise _Unusual
+    text(p.amount)  # to_dict tidies the amount before it writes it as it is: the same checks
+    return (f'{{"amount": "{format(p.amount, "f")}", "base": "{text(p.base)}", "currency": {_json_str(p.currency)}, '
+            f'"explanation": {_json_str(p.explanation)}, "percent": "{text(p.percent)}"}}')
+
+
+def _json_strings(values: list[str]) -> str:
+    return "[" + ", ".join(map(_json_str, values)) + "]" if values else "[]"
+
+
+def _json_names(d: dict[str, str]) -> str:
+    """A name's JSON (its keys and values plain str, checked by the caller)."""
+    key = tuple(d.items())
+    text = _NAMES.get(key)
+    if text is None:
+        text = "{" + ", ".join([f"{_json_str(k)}: {_json_str(v)}" for k, v in sorted(key)]) + "}"
+        if len(_NAMES) >= _LEARNED:
+            _NAMES.clear()
+        _NAMES[key] = text
+    return text
 
 
 @dataclass(frozen=True)

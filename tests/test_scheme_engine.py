@@ -257,3 +257,25 @@ def test_weights_that_do_not_add_up_are_a_warning():
         ("warning", "weights for role 'agent' add up to 88, not the total of 100"),
         ("warning", "weights for role 'lead' add up to 88, not the total of 100"),
     ]
+
+
+def test_the_quick_scorecard_writers_give_what_the_general_path_gives(demo_site):
+    """Scorecard.to_dict and to_json write the usual card field by field (a run stores tens of
+    thousands); they must give exactly the dataclass walk's result — so a field added to a
+    scorecard class and not to its writer fails here, instead of going missing from the store."""
+    import json
+    from dataclasses import replace
+
+    from kpi.core import pipeline, scoring
+    from kpi.core.config import load_config
+    cards = pipeline.run(load_config(demo_site)).scorecards
+    # and one with every optional part filled: flags, notes, adjustments, no pay
+    first = cards[0]
+    extra = replace(first, pay=None, flags=[scoring.Flag("late", "迟到 \"3\" 次\n")], notes=["注\t1", "-0"],
+                    lines=[replace(first.lines[0], adjustments=["appeal 7"], value=Decimal("-0.50"))] + first.lines[1:])
+    for card in [*cards, extra]:
+        general = scoring._plain_fields(card)
+        if card.pay is not None:
+            general["pay"]["amount"] = format(card.pay.amount, "f")
+        assert card.to_dict() == general
+        assert card.to_json() == json.dumps(general, ensure_ascii=False, sort_keys=True)
