@@ -157,7 +157,7 @@ class Metric:
     description: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a large run holds one per employee and metric
 class MetricValue:
     """A metric's value for one employee and period, where it came from, and the records behind it.
 
