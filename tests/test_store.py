@@ -427,6 +427,22 @@ def test_a_replacing_pull_repeating_an_id_of_an_earlier_batch_keeps_the_later_ro
     assert (got[("helpdesk", "T1")]["reopens"], got[("helpdesk", "T1")]["employee_id"]) == (7, "E002")
 
 
+def test_a_row_the_database_refuses_stops_the_pull_and_stores_nothing(store_url, monkeypatch):
+    """A person left blank breaks the records' NOT NULL; on PostgreSQL the batch is COPY'd by a
+    thread, whose error is raised in the pull as a StoreError naming the table and source."""
+    from kpi.core import connectors
+    monkeypatch.setattr(connectors, "BATCH", 2)
+    fields = ("source_id", "person", "created_at")
+    rows = [("T1", "A01", 1_790_000_000), ("T2", "A01", 1_790_000_060), ("T3", None, 1_790_000_120)]
+    with pytest.raises(Exception) as failure:
+        with opened(store_url, BUILTIN_KINDS) as (store, conn):
+            connectors.Sink(store, conn, "helpdesk", "Asia/Shanghai").records("ticket", rows, fields=fields)
+    if store_url.startswith("postgresql"):
+        assert failure.type is StoreError and "rec_ticket records of 'helpdesk' failed" in str(failure.value)
+        assert "person_ref" in str(failure.value)
+    assert ticket_rows(store_url) == {}
+
+
 def test_source_ids_differing_only_in_case_are_two_records(store_url):
     with opened(store_url, BUILTIN_KINDS) as (store, conn):
         store.write_records(conn, "ticket", "helpdesk", [ticket("T1"), ticket("t1", priority="urgent")], replace=False)

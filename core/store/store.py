@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -86,9 +87,12 @@ class RecordWriter:
     NULL all the same, and binding it cost SQLite as much as the rest of the row) —
 
     - SQLite, MariaDB/MySQL: INSERT … ON CONFLICT / ON DUPLICATE KEY UPDATE, executemany;
-    - PostgreSQL (psycopg): COPY into a temporary table (dropped at commit), then one INSERT … SELECT
-      … ON CONFLICT DO UPDATE per batch; duplicates within a batch are collapsed first (PostgreSQL
-      will not update a row twice in one statement), keeping the first position and the later values.
+    - PostgreSQL (psycopg), a replacing pull: each batch COPY'd straight into the table by a
+      thread while the caller prepares the next (see _BatchCopy); after a batch repeating an id of
+      an earlier one, and for an incremental pull: COPY into a temporary table (dropped at commit),
+      then one INSERT … SELECT … ON CONFLICT DO UPDATE per batch, run by the server while the
+      caller goes on. Duplicates within a batch are collapsed first (PostgreSQL will not update a
+      row twice in one statement), keeping the first position and the later values.
     """
 
     COMMON = ("source", "employee_id", "at", "source_id", "person_ref")  # given for every row
@@ -107,6 +111,8 @@ class RecordWriter:
         self._statements: dict[tuple[int, ...], tuple[str, Any]] = {}
         self._copy = dialect.name == "postgresql" and dialect.driver == "psycopg"
         self._in_flight = False  # PostgreSQL: a batch's insert still running on the server
+        self._copying: _BatchCopy | None = None  # PostgreSQL: a batch a thread is COPYing into the table
+        self._direct = replace  # PostgreSQL: batches go straight into the table until an id repeats
         self._upsert = None if self._copy else _upsert_statement(dialect.name, table, ("source", "source_id"))
         if replace:
             conn.execute(delete(table).where(table.c.source == source))
@@ -116,7 +122,7 @@ class RecordWriter:
             self._stage = quote(f"kpi_stage_{table.name}")
             conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {self._stage} ON COMMIT DROP AS "
                                  f"SELECT {cols} FROM {quote(table.name)} WITH NO DATA")
-            self._plain = f"INSERT INTO {quote(table.name)} ({cols}) SELECT {cols} FROM {self._stage}" if replace else None
+            self._table_name = quote(table.name)
             self._merge = (f"INSERT INTO {quote(table.name)} ({cols}) SELECT {cols} FROM {self._stage} "
                            f"ON CONFLICT (source, source_id) DO UPDATE SET "
                            + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in self.columns if c not in ("source", "source_id")))
@@ -141,31 +147,39 @@ class RecordWriter:
             if len(by_key) != len(rows):
                 rows = list(by_key.values())
             self.finish()  # the connection is free once the previous batch is in the table
-            with self.conn.connection.driver_connection.cursor() as cur:
-                with cur.copy(sql) as copy:
-                    for r in rows if pick is None else map(pick, rows):
-                        copy.write_row(r)
-            self._send_merge()
+            rows = rows if pick is None else list(map(pick, rows))
+            if self._direct:
+                direct = f"COPY {self._table_name}" + sql[len(f"COPY {self._stage}"):]
+                self._copying = _BatchCopy(self.conn.connection.driver_connection, direct, rows, sql)
+                return
+            self._stage_and_merge(sql, rows)
         else:
             self.conn.exec_driver_sql(sql, rows if pick is None else list(map(pick, rows)))
 
-    def _send_merge(self) -> None:
-        """Start moving the staged batch into the table, on the server, and return: the caller
-        reads and parses the next batch meanwhile (that is as long as the server's insert, so the
-        insert costs the load next to nothing); finish() waits for it. After a replacing pull's
-        delete the source has no rows there, so a plain INSERT usually does (ON CONFLICT costs
-        PostgreSQL a third more per row), in a savepoint; see finish() for when it fails."""
-        if self._plain is not None:
-            sql = f"SAVEPOINT kpi_batch; {self._plain}; RELEASE SAVEPOINT kpi_batch; TRUNCATE {self._stage}"
-        else:
-            sql = f"{self._merge}; TRUNCATE {self._stage}"
-        self.conn.connection.driver_connection.pgconn.send_query(sql.encode())
+    def _stage_and_merge(self, sql: str, rows: list[tuple]) -> None:
+        """COPY the batch into the stage, and start the upsert from there on the server: the caller
+        reads and parses the next batch meanwhile; finish() waits for it."""
+        with self.conn.connection.driver_connection.cursor() as cur:
+            with cur.copy(sql) as copy:
+                for r in rows:
+                    copy.write_row(r)
+        self.conn.connection.driver_connection.pgconn.send_query(f"{self._merge}; TRUNCATE {self._stage}".encode())
         self._in_flight = True
 
     def finish(self) -> None:
-        """Wait until every batch written is in the table (PostgreSQL inserts the last one while
-        the caller goes on); an error of the database's is raised here. A batch repeating an id of
-        an earlier batch fails the plain INSERT: it is then upserted, as are the batches after it."""
+        """Wait until every batch written is in the table (on PostgreSQL the last one is still
+        going in while the caller goes on); an error of the database's is raised here. A batch
+        repeating an id of an earlier batch is not COPY'd into the table (its savepoint undoes it):
+        it is upserted through the stage, as are the batches after it."""
+        copying, self._copying = self._copying, None
+        if copying is not None:
+            try:
+                written = copying.wait()
+            except Exception as exc:
+                raise StoreError(f"writing {self.table.name} records of {self.source!r} failed: {exc}") from exc
+            if not written:
+                self._direct = False  # ids repeat across batches: upsert from here on
+                self._stage_and_merge(copying.staged_sql, copying.rows)
         if not self._in_flight:
             return
         self._in_flight = False
@@ -175,16 +189,9 @@ class RecordWriter:
         while (result := pgconn.get_result()) is not None:
             if result.status == psycopg.pq.ExecStatus.FATAL_ERROR and failed is None:
                 failed = result
-        if failed is None:
-            return
-        error = psycopg.errors.error_from_result(failed, encoding=pgconn.parameter_status(b"client_encoding").decode())
-        if self._plain is None or not isinstance(error, psycopg.errors.UniqueViolation):
+        if failed is not None:
+            error = psycopg.errors.error_from_result(failed, encoding=pgconn.parameter_status(b"client_encoding").decode())
             raise StoreError(f"writing {self.table.name} records of {self.source!r} failed: {error}") from error
-        self._plain = None  # ids repeat across batches: upsert from here on
-        self.conn.exec_driver_sql("ROLLBACK TO SAVEPOINT kpi_batch")
-        self.conn.exec_driver_sql("RELEASE SAVEPOINT kpi_batch")
-        self.conn.exec_driver_sql(self._merge)
-        self.conn.exec_driver_sql(f"TRUNCATE {self._stage}")
 
     def _present(self, rows: list[tuple]) -> tuple[int, ...]:
         """The columns with a value in some row of the batch."""
@@ -222,6 +229,43 @@ class RecordWriter:
         pick = itemgetter(*order) if len(order) > 1 else (lambda r, i=order[0]: (r[i],))
         found = self._statements[present] = (sql, pick)
         return found
+
+
+class _BatchCopy:
+    """One batch COPY'd straight into its table by a thread, in a savepoint, while the caller
+    prepares the next batch (PostgreSQL). Straight in is the server's least work per row (no
+    stage), and the thread waits for the server in its place: parsing, formatting and the
+    server's insert overlap. The caller uses the connection again only after wait()."""
+
+    def __init__(self, dbapi_conn, sql: str, rows: list[tuple], staged_sql: str):
+        self.rows, self.staged_sql = rows, staged_sql
+        self.repeated = False  # an id of the batch was in the table already: nothing written
+        self.error: Exception | None = None
+        self._thread = threading.Thread(target=self._copy, args=(dbapi_conn, sql), name="kpi copy", daemon=True)
+        self._thread.start()
+
+    def _copy(self, dbapi_conn, sql: str) -> None:
+        import psycopg
+        try:
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SAVEPOINT kpi_batch")
+                try:
+                    with cur.copy(sql) as copy:
+                        for r in self.rows:
+                            copy.write_row(r)
+                except psycopg.errors.UniqueViolation:
+                    cur.execute("ROLLBACK TO SAVEPOINT kpi_batch")
+                    self.repeated = True
+                cur.execute("RELEASE SAVEPOINT kpi_batch")
+        except Exception as exc:  # raised in the caller's thread by wait()
+            self.error = exc
+
+    def wait(self) -> bool:
+        """True once the batch is in the table; False if it repeated an id (nothing written)."""
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        return not self.repeated
 
 
 def insert_rows(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
