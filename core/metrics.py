@@ -311,24 +311,33 @@ def compute(conn: Connection, record_tables: dict[str, Table], period: Period, e
     return [out[k] for k in sorted(out)]
 
 
+SAMPLE = 10_000  # records looked at to guess whether an event field is filled at all
+
+
 def _attribution_keys(conn: Connection, t: Table, defs: list[MetricDefinition], attribution: str,
-                      in_window: list[ColumnElement]):
+                      in_window: list[ColumnElement], sample: bool):
     """What a scan groups by — the record's employee, then each event field the metrics count for,
-    as the person ids the source gave — which of those each metric counts for, and per event field
+    as the person ids the source gave — which of those each metric counts for, per event field
     the roster's map from its system's ids to employees (applied to the groups, not in SQL: a join
-    would be planned blind on a table just loaded). An event field blank in every record of the
-    window is no key (each record counts for its own person then; grouping by it costs a scan half
-    as much again)."""
+    would be planned blind on a table just loaded), and the event fields taken for blank unseen.
+
+    An event field blank in every record of the window is no key (each record counts for its own
+    person then; grouping by it costs a scan half as much again). With `sample`, a field blank in
+    the window's first SAMPLE records is taken for blank, and the scan checks it (see _scan); else
+    every record is looked at."""
     keys: list[ColumnElement] = [t.c.employee_id]
     key_of: list[int] = []
     by_event: dict[ByEvent, int] = {}
     fields = sorted({d.attributed_to.field for d in defs if d.attributed_to is not None}) if attribution == "event" else []
 
     def any_filled(names: list[str]) -> bool:
-        some = or_(*(t.c[f].is_not(None) for f in names))
-        return conn.execute(select(literal_column("1")).where(*in_window, some).limit(1)).first() is not None
-    # One look for all (the usual answer, a scan each when none is filled), then one each.
+        look = select(*(t.c[f] for f in names)).where(*in_window)
+        look = look.limit(SAMPLE).subquery() if sample else look.subquery()
+        some = or_(*(look.c[f].is_not(None) for f in names))
+        return conn.execute(select(literal_column("1")).select_from(look).where(some).limit(1)).first() is not None
+    # One look for all (the usual answer: none is filled), then one each.
     filled = {f: len(fields) == 1 or any_filled([f]) for f in fields} if fields and any_filled(fields) else {}
+    unseen = [f for f in fields if not filled.get(f)] if sample else []
     for d in defs:
         by = d.attributed_to if attribution == "event" else None
         if by is not None and not filled.get(by.field):
@@ -341,7 +350,7 @@ def _attribution_keys(conn: Connection, t: Table, defs: list[MetricDefinition], 
     ids = s.employee_ids.c
     maps = {k: dict(conn.execute(select(ids.external_id, ids.employee_id).where(ids.system == by.system)).all())
             for by, k in by_event.items()}
-    return keys, key_of, maps
+    return keys, key_of, maps, unseen
 
 
 def _by_time_index(conn: Connection, t: Table, lo: int, hi: int) -> bool:
@@ -356,15 +365,16 @@ def _by_time_index(conn: Connection, t: Table, lo: int, hi: int) -> bool:
 
 def _scan(conn: Connection, kind: str, t: Table, period: Period, employee_ids: list[str],
           defs: list[MetricDefinition], skip: list[tuple[int, int]], attribution: str,
-          skip_records: set[tuple[str, str]]) -> dict:
-    """One GROUP BY scan of a kind's table for all its requested metrics."""
+          skip_records: set[tuple[str, str]], sample: bool = True) -> dict:
+    """One GROUP BY scan of a kind's table for all its requested metrics (two, when an event field
+    a sample took for blank turns out filled)."""
     lo, hi = period.window()
     w = Window(lo, hi)
     wanted = set(employee_ids)
     plans = [_plan(d, t, w) for d in defs]
     at = t.c.at if _by_time_index(conn, t, lo, hi) else t.c.at + 0  # an expression is not looked up in an index
     in_window = [at >= lo, at < hi]
-    keys, key_of, maps = _attribution_keys(conn, t, defs, attribution, in_window)
+    keys, key_of, maps, unseen = _attribution_keys(conn, t, defs, attribution, in_window, sample)
     # The metrics' columns in one block per key, so a group row is added in once per key.
     cols: list[ColumnElement] = []
     offset: dict[int, int] = {}  # metric -> where its columns start in its key's block
@@ -381,12 +391,16 @@ def _scan(conn: Connection, kind: str, t: Table, period: Period, employee_ids: l
     conditions = [*in_window, *(~and_(t.c.at >= a, t.c.at < b) for a, b in skip)]
     if skip_records:
         conditions.append(~tuple_(t.c.source, t.c.source_id).in_(sorted(skip_records)))
-    if len(keys) == 1 and not with_totals:
+    if len(keys) == 1 and not with_totals and not unseen:
         conditions.append(t.c.employee_id.is_not(None))  # nothing reads unattributed records
-    q = select(*keys, *cols).where(*conditions).group_by(*keys)
+    checks = [func.count(t.c[f]) for f in unseen]  # the fields taken for blank, counted over every record
+    q = select(*keys, *cols, *checks).where(*conditions).group_by(*keys)
     groups: dict[tuple[str, int], list] = {}
     totals: dict[int, list] = {}
+    filled = 0
     for row in conn.execute(q):
+        if checks:
+            filled += sum(row[len(row) - len(checks):])
         for k, a, b, flags in blocks:
             if k in with_totals:
                 totals[k] = _merge(totals.get(k), row[a:b], flags)
@@ -395,6 +409,8 @@ def _scan(conn: Connection, kind: str, t: Table, period: Period, employee_ids: l
             if emp in wanted:
                 groups[(emp, k)] = _merge(groups.get((emp, k)), row[a:b], flags)
 
+    if filled:  # an event field is filled after all, past the sample: group by it
+        return _scan(conn, kind, t, period, employee_ids, defs, skip, attribution, skip_records, sample=False)
     out = {}
     for i, (d, p) in enumerate(zip(defs, plans)):
         k, o, n = key_of[i], offset[i], len(p.columns)

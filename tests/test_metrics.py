@@ -197,6 +197,18 @@ def test_a_reassigned_ticket_counts_for_who_acted_at_the_event(store_url):
                                                          "attributed_to": "resolved_by"}
 
 
+def test_an_event_field_a_sample_missed_is_found_by_the_scan_and_grouped_by(store_url, monkeypatch):
+    """Whether first_reply_by/resolved_by are filled at all is guessed from the window's first
+    records (most sources leave them blank, and grouping by them costs); with an empty sample the
+    guess is always "blank", and the scan's own count of them must catch it and scan again."""
+    from kpi.core import metrics
+    monkeypatch.setattr(metrics, "SAMPLE", 0)
+    result = values(store_url, reassigned(), METRICS)
+    assert table(result, "first_reply_minutes") == {"E1": 10, "E2": 20, "E3": None}
+    assert table(result, "tickets_resolved") == {"E1": 2, "E2": 1, "E3": 0}
+    assert table(result, "tickets_handled") == {"E1": 1, "E2": 2, "E3": 0}
+
+
 def test_a_reassigned_ticket_counts_for_its_last_assignee_when_the_site_says_so(store_url):
     result = values(store_url, reassigned(), METRICS, attribution="last")
     assert table(result, "first_reply_minutes") == {"E1": 40, "E2": 15, "E3": None}  # R3; (10 + 20) / 2
