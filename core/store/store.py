@@ -656,8 +656,10 @@ class Store:
 
     # -- export ledger ------------------------------------------------------------------------
     def record_exports(self, conn: Connection, rows: list[dict]) -> None:
+        """Ledger rows (dicts with the same keys): a payroll file records one per employee."""
         if rows:
-            conn.execute(insert(s.export_ledger), rows)
+            columns = tuple(rows[0])
+            insert_rows(conn, s.export_ledger, columns, [tuple(r[c] for c in columns) for r in rows])
 
     def ledger(self, conn: Connection, exporter: str, period: str) -> list[dict]:
         t = s.export_ledger
