@@ -42,12 +42,14 @@ class SourceReport:
     accepted: int = 0
     rejected: list[str] = field(default_factory=list)  # "file:line: reason"
     duplicates: int = 0
+    removed: int = 0  # records stored before whose items the source has deleted since
     unmapped: Counter = field(default_factory=Counter)  # person id in the source -> records
     fingerprints: list[str] = field(default_factory=list)  # what the inputs were: a file's sha256, a cursor
 
     def to_dict(self) -> dict[str, Any]:
         return {"connector": self.connector, "rows_read": self.rows_read, "accepted": self.accepted,
                 "rejected": len(self.rejected), "rejections": self.rejected[:200], "duplicates": self.duplicates,
+                "removed": self.removed,
                 "unmapped_ids": dict(sorted(self.unmapped.items())), "fingerprints": self.fingerprints}
 
 
@@ -164,6 +166,13 @@ class Sink:
         if self.replace:
             # The same source id twice in one pull is one record (the later row wins, as a re-fetch would).
             self.report.duplicates += written - self.store.count_records(self.conn, kind, self.connector)
+
+    def forget(self, kind: str, source_ids: Iterable[str]) -> None:
+        """Remove this connector's records of `kind` with these source ids: items the source has
+        deleted (an incremental API reports them) must stop counting. In the pull's transaction."""
+        ids = sorted({str(i) for i in source_ids})
+        if ids:
+            self.report.removed += self.store.delete_records(self.conn, kind, self.connector, ids)
 
     def metric_values(self, rows: Iterable[dict[str, Any]], *, identity: str = "employee") -> None:
         """Per-employee metric values: rows with ``person``, ``period``, ``metric``, ``value`` and

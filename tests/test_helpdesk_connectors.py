@@ -456,3 +456,29 @@ def test_a_second_pull_reads_from_the_bookmark_and_a_failed_one_leaves_it(tmp_pa
     run(load_config(site))
     first = requests_to(httpserver, "/api/v2/incremental/tickets/cursor.json")[0]
     assert first.args["start_time"] == str(SEPT_2012 - 7 * 86400)
+
+
+def test_a_ticket_deleted_in_zendesk_after_a_pull_stops_counting(tmp_path, httpserver, monkeypatch, waits):
+    """Ticket 9005 is solved when first pulled, then deleted in Zendesk; the next incremental pull
+    (which reads only what changed) removes its stored record, so it no longer counts for E002."""
+    live = json.loads(json.dumps(ZD_PAGE2))
+    t9005 = next(t for t in live["tickets"] if t["id"] == 9005)
+    t9005["status"] = "solved"
+    serve_zendesk(httpserver, page2=lambda request: Response(json.dumps(live), content_type="application/json"))
+    site = zendesk_site(tmp_path, httpserver, monkeypatch, "retries = 0")
+    first = run(load_config(site))
+    tickets = "SELECT source_id, employee_id FROM rec_ticket ORDER BY source_id"
+    assert ("9005", "E002") in stored(site, tickets)
+    late = metric(site, first.run_id, "E002", "late_normal_tickets")  # 9005 is open at the period's end: late
+    evidence = "SELECT evidence FROM metric_values WHERE run_id = {} AND employee_id = 'E002' AND metric = 'late_normal_tickets'"
+    assert "9005" in json.loads(stored(site, evidence.format(first.run_id))[0][0])["records"]
+
+    httpserver.clear()
+    serve_zendesk(httpserver)  # the recorded page: 9005 is "deleted" now
+    second = run(load_config(site))
+    assert ("9005", "E002") not in stored(site, tickets)
+    report = source(second, "zendesk")
+    assert report["removed"] == 1
+    assert "zendesk: ticket 9005: deleted in Zendesk" in report["rejections"]
+    assert metric(site, second.run_id, "E002", "late_normal_tickets") == late - 1
+    assert "9005" not in json.loads(stored(site, evidence.format(second.run_id))[0][0])["records"]

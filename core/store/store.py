@@ -450,6 +450,14 @@ class Store:
         deletes the source's rows of that kind first."""
         return RecordWriter(conn, self.record_tables[kind], self.kinds[kind], source, replace=replace, fields=fields)
 
+    def delete_records(self, conn: Connection, kind: str, source: str, source_ids: list[str]) -> int:
+        """Remove one source's records of a kind by source id; returns how many there were."""
+        table = self.record_tables[kind]
+        removed = 0
+        for chunk in _chunks(source_ids, 500):
+            removed += conn.execute(delete(table).where(table.c.source == source, table.c.source_id.in_(chunk))).rowcount
+        return removed
+
     def count_records(self, conn: Connection, kind: str, source: str) -> int:
         table = self.record_tables[kind]
         return conn.execute(select(func.count()).select_from(table).where(table.c.source == source)).scalar_one()

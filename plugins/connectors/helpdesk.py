@@ -131,17 +131,22 @@ def person(agent: Any, emails: dict[str, str] | None) -> str | None:
 
 
 class Skip(Exception):
-    """Raised by a `to_record` function for an item that is not a record; the run report lists it."""
+    """Raised by a `to_record` function for an item that is not a record; the run report lists it.
+    `gone`: the item was deleted in the source, so a record of it stored by an earlier pull is
+    removed too (it must stop counting)."""
 
-    def __init__(self, source_id: Any, reason: str):
+    def __init__(self, source_id: Any, reason: str, *, gone: bool = False):
         super().__init__(reason)
         self.source_id = source_id
+        self.gone = gone
 
 
 def store(sink, kind: str, items: Iterable[Any], to_record: Callable[[Any], dict[str, Any]],
           identity: str | None = None) -> None:
     """Hand the sink the records `to_record` makes from `items`. An item it skips, and a record
-    without a person (nobody to attribute it to), are listed in the run report as rejected."""
+    without a person (nobody to attribute it to), are listed in the run report as rejected; one
+    deleted in the source is also removed from the store."""
+    gone: list[str] = []
 
     def records():
         for item in items:
@@ -150,6 +155,8 @@ def store(sink, kind: str, items: Iterable[Any], to_record: Callable[[Any], dict
                 row = to_record(item)
             except Skip as skip:
                 sink.reject(f"{sink.connector}: {kind} {skip.source_id}", str(skip))
+                if skip.gone:
+                    gone.append(str(skip.source_id))
                 continue
             if row["person"] in (None, ""):
                 sink.reject(f"{sink.connector}: {kind} {row['source_id']}",
@@ -158,3 +165,4 @@ def store(sink, kind: str, items: Iterable[Any], to_record: Callable[[Any], dict
             yield row
 
     sink.records(kind, records(), identity=identity)
+    sink.forget(kind, gone)

@@ -79,7 +79,7 @@ class ZendeskConnector(ApiConnector):
     def _ticket(self, ticket: dict[str, Any], metrics: dict | None, emails) -> dict[str, Any]:
         where = f"connector {self.name!r}: ticket {ticket.get('id')}"
         if ticket.get("status") == "deleted":
-            raise Skip(ticket.get("id"), "deleted in Zendesk")
+            raise Skip(ticket.get("id"), "deleted in Zendesk", gone=True)
         created = at(ticket.get("created_at"), self.tz, f"{where}: created_at", required=True)
         reply = path_get(metrics, "reply_time_in_minutes.calendar")
         return {"source_id": str(ticket["id"]), "person": person(ticket.get("assignee_id"), emails),
