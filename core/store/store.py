@@ -106,10 +106,9 @@ class RecordWriter:
         self.columns = [*self.COMMON, *(fields if fields is not None else (f.name for f in kind.fields))]
         dialect = conn.dialect
         self._dialect = dialect
-        self._processors = [(i, p) for i, name in enumerate(self.columns)
-                            if (p := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+        self._processors = _bind_processors(table, self.columns, dialect)
         self._statements: dict[tuple[int, ...], tuple[str, Any]] = {}
-        self._copy = dialect.name == "postgresql" and dialect.driver == "psycopg"
+        self._copy = _copies(dialect)
         self._in_flight = False  # PostgreSQL: a batch's insert still running on the server
         self._copying: _BatchCopy | None = None  # PostgreSQL: a batch a thread is COPYing into the table
         self._direct = replace  # PostgreSQL: batches go straight into the table until an id repeats
@@ -133,36 +132,28 @@ class RecordWriter:
         if self._upsert is None and not self._copy:  # another database: upsert()'s portable way
             upsert(self.conn, self.table, [dict(zip(self.columns, r)) for r in rows], ("source", "source_id"))
             return
-        if self._processors:
-            processed = []
-            for r in rows:
-                r = list(r)
-                for i, process in self._processors:
-                    r[i] = process(r[i])
-                processed.append(tuple(r))
-            rows = processed
+        rows = _bound(rows, self._processors)
         sql, pick = self._statement(self._present(rows))
         if self._copy:
             by_key = {r[self.ID]: r for r in rows}  # the source is the writer's own
             if len(by_key) != len(rows):
                 rows = list(by_key.values())
-            self.finish()  # the connection is free once the previous batch is in the table
-            rows = rows if pick is None else list(map(pick, rows))
-            if self._direct:
-                direct = f"COPY {self._table_name}" + sql[len(f"COPY {self._stage}"):]
-                self._copying = _BatchCopy(self.conn.connection.driver_connection, direct, rows, sql)
-                return
-            self._stage_and_merge(sql, rows)
+        if pick is not None:
+            rows = list(map(pick, rows))
+        if not self._copy:
+            self.conn.exec_driver_sql(sql, rows)
+            return
+        self.finish()  # the connection is free once the previous batch is in the table
+        if self._direct:
+            direct = f"COPY {self._table_name}" + sql[len(f"COPY {self._stage}"):]
+            self._copying = _BatchCopy(self.conn.connection.driver_connection, direct, rows, sql)
         else:
-            self.conn.exec_driver_sql(sql, rows if pick is None else list(map(pick, rows)))
+            self._stage_and_merge(sql, rows)
 
     def _stage_and_merge(self, sql: str, rows: list[tuple]) -> None:
         """COPY the batch into the stage, and start the upsert from there on the server: the caller
         reads and parses the next batch meanwhile; finish() waits for it."""
-        with self.conn.connection.driver_connection.cursor() as cur:
-            with cur.copy(sql) as copy:
-                for r in rows:
-                    copy.write_row(r)
+        _copy_rows(self.conn.connection.driver_connection, sql, rows)
         self.conn.connection.driver_connection.pgconn.send_query(f"{self._merge}; TRUNCATE {self._stage}".encode())
         self._in_flight = True
 
@@ -247,16 +238,13 @@ class _BatchCopy:
     def _copy(self, dbapi_conn, sql: str) -> None:
         import psycopg
         try:
-            with dbapi_conn.cursor() as cur:
-                cur.execute("SAVEPOINT kpi_batch")
-                try:
-                    with cur.copy(sql) as copy:
-                        for r in self.rows:
-                            copy.write_row(r)
-                except psycopg.errors.UniqueViolation:
-                    cur.execute("ROLLBACK TO SAVEPOINT kpi_batch")
-                    self.repeated = True
-                cur.execute("RELEASE SAVEPOINT kpi_batch")
+            dbapi_conn.execute("SAVEPOINT kpi_batch")
+            try:
+                _copy_rows(dbapi_conn, sql, self.rows)
+            except psycopg.errors.UniqueViolation:
+                dbapi_conn.execute("ROLLBACK TO SAVEPOINT kpi_batch")
+                self.repeated = True
+            dbapi_conn.execute("RELEASE SAVEPOINT kpi_batch")
         except Exception as exc:  # raised in the caller's thread by wait()
             self.error = exc
 
@@ -278,8 +266,7 @@ def insert_rows(conn: Connection, table, columns: tuple[str, ...], rows: list[tu
     found = _INSERTS.get(key)
     if found is None:
         compiled = insert(table).compile(dialect=dialect, column_keys=list(columns))
-        processors = [(i, p) for i, name in enumerate(columns)
-                      if (p := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+        processors = _bind_processors(table, columns, dialect)
         if compiled.positional:
             order = [columns.index(name) for name in compiled.positiontup]
             pick = itemgetter(*order) if len(order) > 1 else (lambda r, i=order[0]: (r[i],))
@@ -287,23 +274,46 @@ def insert_rows(conn: Connection, table, columns: tuple[str, ...], rows: list[tu
             pick = lambda r: dict(zip(columns, r))  # noqa: E731
         found = _INSERTS[key] = (compiled.string, processors, pick)
     sql, processors, pick = found
-    if processors:
-        processed = []
-        for r in rows:
-            r = list(r)
-            for i, process in processors:
-                r[i] = process(r[i])
-            processed.append(r)
-        rows = processed
-    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+    rows = _bound(rows, processors)
+    if _copies(dialect):
         # COPY: psycopg's executemany sends a statement per row (100,000 metric values cost seconds).
         quote = dialect.identifier_preparer.quote
-        with conn.connection.driver_connection.cursor() as cur:
-            with cur.copy(f"COPY {quote(table.name)} ({', '.join(map(quote, columns))}) FROM STDIN") as copy:
-                for r in rows:
-                    copy.write_row(r)
+        _copy_rows(conn.connection.driver_connection,
+                   f"COPY {quote(table.name)} ({', '.join(map(quote, columns))}) FROM STDIN", rows)
         return
     conn.exec_driver_sql(sql, list(map(pick, rows)))
+
+
+def _copies(dialect) -> bool:
+    """Bulk writes go by COPY: PostgreSQL through psycopg 3."""
+    return dialect.name == "postgresql" and dialect.driver == "psycopg"
+
+
+def _copy_rows(dbapi_conn, sql: str, rows) -> None:
+    """Rows as tuples through `COPY … FROM STDIN` on a psycopg connection."""
+    with dbapi_conn.cursor() as cur:
+        with cur.copy(sql) as copy:
+            for r in rows:
+                copy.write_row(r)
+
+
+def _bind_processors(table, columns, dialect) -> list[tuple[int, Any]]:
+    """(position, the column type's bind processor) for the columns whose type has one."""
+    return [(i, p) for i, name in enumerate(columns)
+            if (p := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+
+
+def _bound(rows: list[tuple], processors: list[tuple[int, Any]]) -> list[tuple]:
+    """The rows with each value put through its column's bind processor (decimals, booleans, dates)."""
+    if not processors:
+        return rows
+    out = []
+    for r in rows:
+        r = list(r)
+        for i, process in processors:
+            r[i] = process(r[i])
+        out.append(tuple(r))
+    return out
 
 
 _INSERTS: dict[tuple, tuple] = {}
