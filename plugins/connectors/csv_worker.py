@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from kpi.core.errors import InputError
-from kpi.core.values import PARSERS
 
 PARALLEL_BYTES = 20 << 20  # ~250,000 rows; smaller files are parsed in place (a worker takes ~0.3 s to start)
 CHUNK = 20_000
@@ -52,9 +51,8 @@ def parse(send, path: str, encoding: str, delimiter: str, headers: tuple[str, ..
           timezone: str) -> None:
     """The worker: `spec` is the converter's plan with field types for parsers (a function does
     not cross processes by value)."""
-    from .tabular import _row_converter
-    plan = [(name, header, mapping, PARSERS[kind], required) for name, header, mapping, kind, required in spec]
-    convert = _row_converter(plan, headers, timezone, tuples=True)
+    from .tabular import _row_converter, plan_of
+    convert = _row_converter(plan_of(spec), headers, timezone, tuples=True)
     try:
         with open(path, "rb") as raw, io.TextIOWrapper(raw, encoding=encoding, newline="") as f:
             reader = csv.reader(f, delimiter=delimiter)

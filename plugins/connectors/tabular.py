@@ -139,19 +139,14 @@ class Reader:
             return self.records(iter(rows), fields)
         names = tuple(f.name for f in present)
         if rows.source is not None and rows.source[0].stat().st_size >= csv_worker.PARALLEL_BYTES:
-            value_map = self.options["value_map"]
-            spec = [(f.name, self._header(f.name), value_map.get(f.name), f.type, f.required) for f in present]
-            return names, csv_worker.records(self, rows.source, rows.headers, spec, rows.on_bytes)
+            return names, csv_worker.records(self, rows.source, rows.headers, self._spec(present), rows.on_bytes)
         return names, self._csv_records(rows, convert)
 
     def _csv_records(self, rows: "CsvRows", convert) -> Iterator[tuple]:
         """A CSV file's rows as tuples, parsed here (see csv_worker for a large file)."""
-        reader = rows.rows
-        tick = iter(range(PROGRESS_EVERY - 1, 1 << 62, PROGRESS_EVERY))
-        every = next(tick)
-        read = 0
+        read, next_report = 0, PROGRESS_EVERY
         try:
-            for item in csv_worker.typed_rows(reader, convert, len(rows.headers)):
+            for item in csv_worker.typed_rows(rows.rows, convert, len(rows.headers)):
                 if item.__class__ is tuple:
                     read += 1
                     yield item
@@ -159,16 +154,21 @@ class Reader:
                     line, problem, counted = item
                     read += counted
                     self.problem(line, problem)
-                if read >= every:
-                    every = next(tick)
+                if read >= next_report:
+                    next_report += PROGRESS_EVERY
                     rows.report_progress()
         finally:
             self.lines_read += read
 
-    def _plan(self, fields: Iterable[Field]) -> list[tuple]:
-        """Per field, once: its name, header, value map, parser and whether it is required."""
+    def _spec(self, fields: Iterable[Field]) -> list[tuple]:
+        """Per field: its name, header, value map, type and whether it is required (what a worker
+        process is sent to parse a file the same way)."""
         value_map = self.options["value_map"]
-        return [(f.name, self._header(f.name), value_map.get(f.name), PARSERS[f.type], f.required) for f in fields]
+        return [(f.name, self._header(f.name), value_map.get(f.name), f.type, f.required) for f in fields]
+
+    def _plan(self, fields: Iterable[Field]) -> list[tuple]:
+        """The converter's plan, once per file: _spec with each type's parser."""
+        return plan_of(self._spec(fields))
 
     @staticmethod
     def _typed_cells(cells: dict[str, Any], plan: list, tz: str) -> tuple[dict[str, Any], str | None]:
@@ -213,6 +213,11 @@ class Reader:
 
 _SMALL_INTS = {str(n): n for n in range(1000)}  # most int cells (counts, minutes) without int()
 _BOOL_WORDS = {**{w: True for w in TRUE_WORDS}, **{w: False for w in FALSE_WORDS}}
+
+
+def plan_of(spec: list[tuple]) -> list[tuple]:
+    """A field spec (see Reader._spec) with each type replaced by its parser: _row_converter's plan."""
+    return [(name, header, mapping, PARSERS[kind], required) for name, header, mapping, kind, required in spec]
 
 
 def _row_converter(plan: list, headers: tuple[str, ...], tz: str, *, tuples: bool = False):
