@@ -158,7 +158,7 @@ class Sink:
                 written += len(batch)
         except BaseException:
             with suppress(Exception):  # the connection free again for the rollback; the first error stands
-                writer.finish()
+                writer.abandon()
             raise
         writer.finish()  # the last batch may still be going in (PostgreSQL)
         self._written_kinds.add(kind)

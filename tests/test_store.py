@@ -427,6 +427,71 @@ def test_a_replacing_pull_repeating_an_id_of_an_earlier_batch_keeps_the_later_ro
     assert (got[("helpdesk", "T1")]["reopens"], got[("helpdesk", "T1")]["employee_id"]) == (7, "E002")
 
 
+def ticket_indexes(url: str) -> tuple:
+    """rec_ticket's primary key, unique constraints and indexes as the database reports them."""
+    engine = sa.create_engine(url)
+    try:
+        seen = sa.inspect(engine)
+        return (tuple(seen.get_pk_constraint("rec_ticket")["constrained_columns"]),
+                sorted((u["name"], tuple(u["column_names"])) for u in seen.get_unique_constraints("rec_ticket")),
+                sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in seen.get_indexes("rec_ticket")))
+    finally:
+        engine.dispose()
+
+
+def test_a_large_replacing_pull_of_the_tables_only_source_keeps_rows_and_indexes(store_url, monkeypatch):
+    """Batches of four, a pull 'large' from four rows: on PostgreSQL the table's only source
+    empties it with TRUNCATE and loads without its indexes, building them at the end. Every
+    backend ends with the same rows (a repeated id within a batch and across batches: the later
+    row), the same indexes as before, and a failed pull leaves the previous rows and indexes; with
+    a second source in the table, a replacing pull leaves that source's rows."""
+    from kpi.core import connectors
+    from kpi.core.store import bulk_pg
+    monkeypatch.setattr(connectors, "BATCH", 4)
+    monkeypatch.setattr(bulk_pg, "BULK_ROWS", 4)
+    rebuilt = []  # the pulls that loaded without indexes
+    rebuild = bulk_pg.IndexesOff.rebuild
+    monkeypatch.setattr(bulk_pg.IndexesOff, "rebuild", lambda self, source: rebuilt.append(source) or rebuild(self, source))
+    bulk = store_url.startswith("postgresql")
+    fields = ("source_id", "person", "created_at", "reopens")
+    first = [(f"T{i}", "A01", 1_790_000_000 + 60 * i, 0) for i in range(1, 11)]
+    again = [("T1", "A01", 1_790_000_000, 1), ("T2", "A01", 1_790_000_060, 1), ("T3", "A02", 1_790_000_120, 1),
+             ("T3", "A02", 1_790_000_180, 5),  # repeated within the batch
+             ("T4", "A01", 1_790_000_240, 1), ("T1", "A02", 1_790_000_300, 7),  # T1 again, a later batch
+             ("T5", "A01", 1_790_000_360, 1), ("T6", "A01", 1_790_000_420, 1), ("T7", "A01", 1_790_000_480, 1)]
+    with opened(store_url, BUILTIN_KINDS) as (store, conn):
+        store.replace_roster(conn, "hr", PEOPLE)
+    indexes = ticket_indexes(store_url)
+    assert "source_id" in str(indexes) and "at" in str(indexes)
+
+    def pull(rows, source="helpdesk"):
+        with opened(store_url, BUILTIN_KINDS) as (store, conn):
+            sink = connectors.Sink(store, conn, source, "Asia/Shanghai")
+            sink.records("ticket", rows, fields=fields)
+            return sink.report
+
+    assert pull(first).accepted == 10
+    report = pull(again)
+    assert (report.accepted, report.duplicates) == (9, 2)
+    got = ticket_rows(store_url)
+    assert sorted(sid for _, sid in got) == ["T1", "T2", "T3", "T4", "T5", "T6", "T7"]
+    assert (got[("helpdesk", "T1")]["reopens"], got[("helpdesk", "T1")]["employee_id"]) == (7, "E002")
+    assert got[("helpdesk", "T3")]["reopens"] == 5
+    assert ticket_indexes(store_url) == indexes
+    assert rebuilt == (["helpdesk", "helpdesk"] if bulk else [])
+
+    broken = first[:9] + [("T10", None, 1_790_000_600, 0)]  # a NULL person in the third batch
+    with pytest.raises(Exception):
+        pull(broken)
+    assert ticket_rows(store_url) == got and ticket_indexes(store_url) == indexes
+
+    pull([("M1", "A01", 1_790_000_000, 0)], source="mail")
+    pull(first)  # not the table's only source now: its own rows are replaced, mail's stay
+    assert sorted(ticket_rows(store_url)) == sorted([("helpdesk", f"T{i}") for i in range(1, 11)] + [("mail", "M1")])
+    assert ticket_indexes(store_url) == indexes
+    assert len(rebuilt) == (2 if bulk else 0)
+
+
 def test_a_row_the_database_refuses_stops_the_pull_and_stores_nothing(store_url, monkeypatch):
     """A person left blank breaks the records' NOT NULL; on PostgreSQL the batch is COPY'd by a
     thread, whose error is raised in the pull as a StoreError naming the table and source."""

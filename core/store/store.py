@@ -22,6 +22,7 @@ from ..errors import StoreError
 from ..models import Employee, MetricValue, Period
 from ..records import RecordKind
 from . import schema as s
+from . import bulk_pg
 from .migrations import MIGRATIONS, add_record_columns
 
 STORE_FILE = "kpi.sqlite"
@@ -113,8 +114,14 @@ class RecordWriter:
         self._copying: _BatchCopy | None = None  # PostgreSQL: a batch a thread is COPYing into the table
         self._direct = replace  # PostgreSQL: batches go straight into the table until an id repeats
         self._upsert = None if self._copy else _upsert_statement(dialect.name, table, ("source", "source_id"))
+        self._sole = False  # PostgreSQL, replacing: the source is the table's only one (see bulk_pg)
+        self._indexes_off: bulk_pg.IndexesOff | None = None
         if replace:
-            conn.execute(delete(table).where(table.c.source == source))
+            self._sole = self._copy and bulk_pg.sole_source(conn, dialect.identifier_preparer.quote(table.name), source)
+            if self._sole:
+                conn.exec_driver_sql(f"TRUNCATE {dialect.identifier_preparer.quote(table.name)}")
+            else:
+                conn.execute(delete(table).where(table.c.source == source))
         if self._copy:
             quote = dialect.identifier_preparer.quote
             cols = ", ".join(quote(c) for c in self.columns)
@@ -134,16 +141,16 @@ class RecordWriter:
             return
         rows = _bound(rows, self._processors)
         sql, pick = self._statement(self._present(rows))
-        if self._copy:
-            by_key = {r[self.ID]: r for r in rows}  # the source is the writer's own
-            if len(by_key) != len(rows):
-                rows = list(by_key.values())
         if pick is not None:
             rows = list(map(pick, rows))
         if not self._copy:
             self.conn.exec_driver_sql(sql, rows)
             return
-        self.finish()  # the connection is free once the previous batch is in the table
+        self._wait()  # the connection is free once the previous batch is in the table
+        if self._sole:  # decided on the first batch: a large pull loads without the indexes
+            self._sole = False
+            if len(rows) >= bulk_pg.BULK_ROWS:
+                self._indexes_off = bulk_pg.IndexesOff(self.conn, self._table_name)
         if self._direct:
             direct = f"COPY {self._table_name}" + sql[len(f"COPY {self._stage}"):]
             self._copying = _BatchCopy(self.conn.connection.driver_connection, direct, rows, sql)
@@ -153,15 +160,31 @@ class RecordWriter:
     def _stage_and_merge(self, sql: str, rows: list[tuple]) -> None:
         """COPY the batch into the stage, and start the upsert from there on the server: the caller
         reads and parses the next batch meanwhile; finish() waits for it."""
+        by_key = {r[self.ID]: r for r in rows}  # the source is the writer's own; ON CONFLICT updates a row once
+        if len(by_key) != len(rows):
+            rows = list(by_key.values())
         _copy_rows(self.conn.connection.driver_connection, sql, rows)
         self.conn.connection.driver_connection.pgconn.send_query(f"{self._merge}; TRUNCATE {self._stage}".encode())
         self._in_flight = True
 
     def finish(self) -> None:
         """Wait until every batch written is in the table (on PostgreSQL the last one is still
-        going in while the caller goes on); an error of the database's is raised here. A batch
-        repeating an id of an earlier batch is not COPY'd into the table (its savepoint undoes it):
-        it is upserted through the stage, as are the batches after it."""
+        going in while the caller goes on) and its indexes are built; an error of the database's
+        is raised here."""
+        self._wait()
+        indexes, self._indexes_off = self._indexes_off, None
+        if indexes is not None:
+            indexes.rebuild(self.source)
+
+    def abandon(self) -> None:
+        """After an error: wait for the batch in flight only (the transaction is rolled back)."""
+        self._indexes_off = None
+        self._wait()
+
+    def _wait(self) -> None:
+        """Wait for the batch in flight. A batch repeating an id of an earlier batch is not COPY'd
+        into the table (its savepoint undoes it): it is upserted through the stage, as are the
+        batches after it."""
         copying, self._copying = self._copying, None
         if copying is not None:
             try:
