@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -89,23 +89,22 @@ def excluded_records(adjustments: list[Adjustment]) -> dict[str, set[tuple[str, 
     return out
 
 
-def apply_to_metrics(values: list[MetricValue], adjustments: list[Adjustment]) -> list[MetricValue]:
-    """Metric values with the metric adjustments applied; the evidence keeps the measured value."""
+def apply_to_metrics(values: Iterable[MetricValue], adjustments: list[Adjustment]) -> Iterator[MetricValue]:
+    """Metric values with the metric adjustments applied, as they come; the evidence keeps the
+    measured value. An adjustment left unused once all have come is an error."""
     by_key = {(a.employee_id, a.name): a for a in adjustments if a.target == "metric"}
-    out = []
     for v in values:
-        a = by_key.pop((v.employee_id, v.metric), None)
+        a = by_key.pop((v.employee_id, v.metric), None) if by_key else None
         if a is None:
-            out.append(v)
+            yield v
             continue
         evidence = dict(v.evidence, measured=None if v.value is None else format(v.value, "f"), adjustment=a.id)
-        out.append(MetricValue(v.employee_id, v.period, v.metric, a.value, f"adjustment #{a.id}", evidence))
+        yield MetricValue(v.employee_id, v.period, v.metric, a.value, f"adjustment #{a.id}", evidence)
     if by_key:  # an adjustment of a metric the scheme does not read, or of someone not appraised
         (emp, metric), a = next(iter(by_key.items()))
         raise KpiError(f"adjustment #{a.id} sets {metric!r} for {emp}, but the run has no such value: the scheme "
                        "reads no such metric or the person is not appraised this period; withdraw it with "
                        f"kpi adjust --withdraw {a.id}")
-    return out
 
 
 def indicator_overrides(adjustments: list[Adjustment]) -> dict[str, dict[str, tuple[Decimal, str]]]:

@@ -74,7 +74,7 @@ def _show(v: dict | None) -> str:
 
 def simulate(p, store, conn, people, scheme, overrides: dict[str, Any]) -> dict[str, Any]:
     """Score the period's stored data under `scheme` with `overrides`; compare with the current run."""
-    from .pipeline import measure  # the same measurement a run makes, read-only
+    from .pipeline import measure  # the same measurement a run makes, read-only (keeps the evidence)
     run = store.current_run(conn, p.period.label)
     if run is None:
         raise KpiError(f"{p.period.label} has no official results to compare with; run: kpi run --period {p.period.label}")

@@ -78,11 +78,15 @@ class Ledger:
         self.period = period
         self.run_id = run_id
         self.dry_run = dry_run
-        with store.transaction() as conn:
-            rows = store.ledger(conn, exporter, period)
+        self._load()
+
+    def _load(self) -> None:
+        with self.store.transaction() as conn:
+            rows = self.store.ledger(conn, self.exporter, self.period)
         self._last = {r["employee_id"]: r for r in rows if r["status"] == "delivered"}
         self._pending = {r["employee_id"]: r for r in rows if r["status"] == "sending"
                          and r["id"] > self._last.get(r["employee_id"], {"id": -1})["id"]}
+        self._stale = False
 
     def key(self, employee_id: str, digest: str) -> str:
         return hashlib.sha256(f"{self.exporter}\0{self.period}\0{employee_id}\0{digest}".encode()).hexdigest()[:40]
@@ -90,6 +94,8 @@ class Ledger:
     def plan(self, payloads: dict[str, Any], destination: str) -> tuple[list[Delivery], list[str]]:
         """The deliveries to make (new, corrections, and resends of unfinished ones) and the
         employees whose payload was already delivered to this destination unchanged."""
+        if self._stale:
+            self._load()
         todo, unchanged = [], []
         for emp, payload in sorted(payloads.items()):
             digest = payload_hash(payload)
@@ -118,15 +124,14 @@ class Ledger:
         if self.dry_run or not deliveries:
             return
         now = int(time.time())
-        rows = [{"exporter": self.exporter, "period": self.period, "employee_id": d.employee_id, "run_id": self.run_id,
-                 "payload_hash": d.payload_hash, "destination": destination, "status": status, "sent_at": now,
-                 "remote_id": (remote_ids or {}).get(d.employee_id), "idempotency_key": d.key, "kind": d.kind,
-                 "error": error} for d in deliveries]
         with self.store.transaction() as conn:
-            self.store.record_exports(conn, rows)
+            for i in range(0, len(deliveries), 1_000):  # a file's 10,000 rows need not be built at once
+                self.store.record_exports(conn, [
+                    {"exporter": self.exporter, "period": self.period, "employee_id": d.employee_id,
+                     "run_id": self.run_id, "payload_hash": d.payload_hash, "destination": destination,
+                     "status": status, "sent_at": now, "remote_id": (remote_ids or {}).get(d.employee_id),
+                     "idempotency_key": d.key, "kind": d.kind, "error": error} for d in deliveries[i:i + 1_000]])
         if status == "delivered":
-            with self.store.transaction() as conn:  # ids as stored, so a later plan compares like with like
-                latest = {r["employee_id"]: r for r in self.store.ledger(conn, self.exporter, self.period)}
+            self._stale = True  # a later plan() reads what is now the last delivery of each
             for d in deliveries:
-                self._last[d.employee_id] = latest[d.employee_id]
                 self._pending.pop(d.employee_id, None)

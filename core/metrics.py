@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import BigInteger, Connection, String, Table, and_, case, cast, func, literal_column, null, or_, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
@@ -291,6 +291,16 @@ def compute(conn: Connection, record_tables: dict[str, Table], period: Period, e
     `excluded` maps a record kind to [start, end) windows whose records are left out (anomalies);
     `attribution` is "event" or "last" (see the module's description); `left_out` maps a record kind
     to (source, source id) pairs left out by adjustment."""
+    values = each(conn, record_tables, period, employee_ids, definitions, excluded, attribution=attribution,
+                  left_out=left_out)
+    return sorted(values, key=lambda v: (v.employee_id, v.metric))
+
+
+def each(conn: Connection, record_tables: dict[str, Table], period: Period, employee_ids: list[str],
+         definitions: list[MetricDefinition], excluded: dict[str, list[tuple[int, int]]] | None = None, *,
+         attribution: str = "event", left_out: dict[str, set[tuple[str, str]]] | None = None) -> Iterator[MetricValue]:
+    """compute()'s values one at a time, a kind's scan after another (in no particular order): a
+    caller storing them as they come holds no more than one scan's groups."""
     if attribution not in ATTRIBUTIONS:
         raise ValueError(f"attribution must be one of {', '.join(ATTRIBUTIONS)}, not {attribution!r}")
     definitions = [rated_definition(d.metric) if d.kind is None and "@" in d.id and RATED_KIND in record_tables
@@ -299,16 +309,24 @@ def compute(conn: Connection, record_tables: dict[str, Table], period: Period, e
         # A scan's groups (10,000 people, their evidence ids) outgrow the default 4 MB and the
         # aggregate spills to disk; the setting ends with this transaction.
         conn.exec_driver_sql("SET LOCAL work_mem = '128MB'")
-    out: dict[tuple[str, str], MetricValue] = {}
+    supplied = _supplied(conn, definitions, period.label, employee_ids)
     by_kind: dict[str, list[MetricDefinition]] = {}
     for d in definitions:
         if d.kind is not None:
             by_kind.setdefault(d.kind, []).append(d)
     for kind, defs in by_kind.items():
-        out.update(_scan(conn, kind, record_tables[kind], period, employee_ids, defs,
-                         (excluded or {}).get(kind, []), attribution, (left_out or {}).get(kind, set())))
-    _add_supplied(conn, out, definitions, period.label, employee_ids)
-    return [out[k] for k in sorted(out)]
+        scanned = _scan(conn, kind, record_tables[kind], period, employee_ids, defs,
+                        (excluded or {}).get(kind, []), attribution, (left_out or {}).get(kind, set()))
+        computed = {d.id: d for d in defs}
+        for v in scanned:
+            rows = supplied.pop((v.employee_id, v.metric), None)
+            yield v if rows is None else _settle(v.employee_id, v.metric, period.label, computed[v.metric], v, rows)
+    for d in definitions:
+        if d.kind is None:
+            for emp in employee_ids:
+                rows = supplied.pop((emp, d.id), None)
+                yield (MetricValue(emp, period.label, d.id, None, "supplied", {"missing": "no source supplied a value"})
+                       if rows is None else _settle(emp, d.id, period.label, None, None, rows))
 
 
 SAMPLE = 10_000  # records looked at to guess whether an event field is filled at all
@@ -365,9 +383,9 @@ def _by_time_index(conn: Connection, t: Table, lo: int, hi: int) -> bool:
 
 def _scan(conn: Connection, kind: str, t: Table, period: Period, employee_ids: list[str],
           defs: list[MetricDefinition], skip: list[tuple[int, int]], attribution: str,
-          skip_records: set[tuple[str, str]], sample: bool = True) -> dict:
+          skip_records: set[tuple[str, str]], sample: bool = True) -> Iterator[MetricValue]:
     """One GROUP BY scan of a kind's table for all its requested metrics (two, when an event field
-    a sample took for blank turns out filled)."""
+    a sample took for blank turns out filled); the values come once the scan is read."""
     lo, hi = period.window()
     w = Window(lo, hi)
     wanted = set(employee_ids)
@@ -410,8 +428,10 @@ def _scan(conn: Connection, kind: str, t: Table, period: Period, employee_ids: l
                 groups[(emp, k)] = _merge(groups.get((emp, k)), row[a:b], flags)
 
     if filled:  # an event field is filled after all, past the sample: group by it
-        return _scan(conn, kind, t, period, employee_ids, defs, skip, attribution, skip_records, sample=False)
-    out = {}
+        yield from _scan(conn, kind, t, period, employee_ids, defs, skip, attribution, skip_records, sample=False)
+        return
+    source = f"records:{kind}"
+    same: dict[tuple[Decimal, bool], Decimal] = {}  # one object per figure: 100,000 values hold some 13,000
     for i, (d, p) in enumerate(zip(defs, plans)):
         k, o, n = key_of[i], offset[i], len(p.columns)
         by_event = d.attributed_to.field if attribution == "event" and d.attributed_to is not None else None
@@ -421,40 +441,43 @@ def _scan(conn: Connection, kind: str, t: Table, period: Period, employee_ids: l
             value, ev = p.finish(vals[o:o + n], everyone) if vals is not None else _empty_value(d)
             if by_event:
                 ev["attributed_to"] = by_event
-            out[(emp, d.id)] = MetricValue(emp, period.label, d.id, _exact(value), f"records:{kind}", ev)
-    return out
+            if value is not None:
+                value = _exact(value)
+                value = same.setdefault((value, value.is_signed()), value)  # -0 == 0, but shows apart
+            yield MetricValue(emp, period.label, d.id, value, source, ev)
 
 
-def _add_supplied(conn: Connection, out: dict, definitions: list[MetricDefinition], label: str,
-                  employee_ids: list[str]) -> None:
-    """Values connectors supplied: a supplied metric's value, or a computed one's where no record
-    matched (a conflicting one is an error)."""
-    computed = {d.id: d for d in definitions if d.kind is not None}
-    open_keys = {k for k, v in out.items() if _none_matched(computed[k[1]], v.value)}
-    wanted = set(employee_ids)
+def _supplied(conn: Connection, definitions: list[MetricDefinition], label: str,
+              employee_ids: list[str]) -> dict[tuple[str, str], list[tuple]]:
+    """The values connectors supplied for the period, by (employee, metric): (value, source, ref) rows."""
     ids = sorted({d.id for d in definitions})
+    out: dict[tuple[str, str], list[tuple]] = {}
     if not ids:
-        return
+        return out
+    wanted = set(employee_ids)
     t = s.input_metric_values
     q = select(t.c.employee_id, t.c.metric, t.c.value, t.c.source, t.c.source_ref).where(
         t.c.period == label, t.c.metric.in_(ids))
     for emp, metric, value, source, ref in conn.execute(q):
-        if emp not in wanted:
-            continue
-        key = (emp, metric)
-        prior = out.get(key)
-        if key not in open_keys and prior is not None and prior.value != value:
-            if metric in computed and prior.source.startswith("records:"):
+        if emp in wanted:
+            out.setdefault((emp, metric), []).append((value, source, ref))
+    return out
+
+
+def _settle(emp: str, metric: str, label: str, computed: MetricDefinition | None, prior: MetricValue | None,
+            rows: list[tuple]) -> MetricValue:
+    """A value with what connectors supplied for it: a supplied metric's value, or a computed
+    one's where no record matched (a conflicting one is an error)."""
+    open_ = prior is not None and computed is not None and _none_matched(computed, prior.value)
+    for value, source, ref in rows:
+        if not open_ and prior is not None and prior.value != value:
+            if computed is not None and prior.source.startswith("records:"):
                 raise InputError(f"metric {metric!r} for employee {emp} in {label} is computed from "
                                  f"{prior.source[8:]} records as {prior.value} and supplied by {source} as {value}; "
                                  "keep one of them (a supplied value stands in only where no record matched)")
             raise InputError(f"metric {metric!r} for employee {emp} in {label} is supplied by two "
                              f"sources with different values ({prior.source}: {prior.value}, {source}: {value})")
-        open_keys.discard(key)
-        if prior is None or not prior.source.startswith("records:") or _none_matched(computed[metric], prior.value):
-            out[key] = MetricValue(emp, label, metric, value, source, {"source_ref": ref})
-    for d in definitions:
-        if d.kind is None:
-            for emp in employee_ids:
-                out.setdefault((emp, d.id), MetricValue(emp, label, d.id, None, "supplied",
-                                                        {"missing": "no source supplied a value"}))
+        open_ = False
+        if prior is None or not prior.source.startswith("records:") or _none_matched(computed, prior.value):
+            prior = MetricValue(emp, label, metric, value, source, {"source_ref": ref})
+    return prior

@@ -11,7 +11,9 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Iterator
+from itertools import islice
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Iterator
 
 from . import adjustments, periods, quality
 from . import metrics as metric_engine
@@ -20,7 +22,7 @@ from .connectors import Sink
 from .errors import ConfigError, KpiError, PluginError, Problem
 from .exporters import ExportReport, Ledger, RunResult
 from .metrics import MetricDefinition
-from .models import Employee, Metric, Period
+from .models import Employee, Metric, MetricValue, Period
 from .plugins import Host, make_host
 from .scoring import Scheme, Scorecard, ScoringContext, scorecard_from_dict, standings
 from .store import Store
@@ -209,6 +211,8 @@ def _run(p: Prepared, store: Store, progress: Progress, lock=None) -> RunOutcome
         progress.phase(phase)
         months = p.config.cycle.months(p.period)
         combine = getattr(p.scheme, "aggregates", lambda cycle: None)(p.period.cycle) if months else None
+        # The run's results in one transaction, from the metric values (stored as they are measured,
+        # so only their figures stay in memory) to the switch of the period's current run.
         with store.transaction() as conn:
             people = appraised(store.employees(conn), p.period)
             if not people:
@@ -219,40 +223,41 @@ def _run(p: Prepared, store: Store, progress: Progress, lock=None) -> RunOutcome
                 parts = load_parts(store, conn, p.period, months)
             else:
                 parts = []
-                values, coverage, left_out, gaps = measure(p, store, conn, people, adjusted)
-        warnings = [f"no {kind} records fall in {p.period.label}: the scores that read them count nothing; "
-                    f"check the connectors and the period" for kind, n in coverage.items() if n == 0]
-        if gaps:
-            warnings.append(f"attendance has days for others but not for {len(gaps)} people ("
-                            + ", ".join(f"{e}: {len(d)} days" for e, d in sorted(gaps.items())[:10])
-                            + "): a missing export or an unmapped device id? The run report lists the days")
-        by_employee: dict[str, dict] = {}
-        for v in values:
-            by_employee.setdefault(v.employee_id, {})[v.metric] = v
+                values, coverage, left_out, gaps = measure(
+                    p, store, conn, people, adjusted, keep=lambda chunk: store.save_metric_values(conn, run_id, chunk))
+            warnings = [f"no {kind} records fall in {p.period.label}: the scores that read them count nothing; "
+                        f"check the connectors and the period" for kind, n in coverage.items() if n == 0]
+            if gaps:
+                warnings.append(f"attendance has days for others but not for {len(gaps)} people ("
+                                + ", ".join(f"{e}: {len(d)} days" for e, d in sorted(gaps.items())[:10])
+                                + "): a missing export or an unmapped device id? The run report lists the days")
+            by_employee: dict[str, dict] = {}
+            for v in values:
+                by_employee.setdefault(v.employee_id, {})[v.metric] = v
+            del values
 
-        phase = "score"
-        hook.kpi_phase_started(run=info, phase=phase)
-        progress.phase(phase)
-        with store.transaction() as conn:
+            phase = "score"
+            hook.kpi_phase_started(run=info, phase=phase)
+            progress.phase(phase)
             history = load_history(store, conn, p.config, p.period, getattr(p.scheme, "history_periods", lambda: 0)())
-        warnings += [f"no results stored for {label}: rules over consecutive periods cannot count it; run "
-                     f"`kpi run --period {label}` first" for label, standing in history if standing is None]
-        history = [(label, standing or {}) for label, standing in history]
-        cards = p.scheme.score(ScoringContext(p.period, people, by_employee, dict(p.config.scheme_parameters), history,
-                                              parts, adjustments.indicator_overrides(adjusted)))
-        adjustments.mark(cards, adjusted)
-        quality.mark(cards, p.config.anomalies, left_out)
+            warnings += [f"no results stored for {label}: rules over consecutive periods cannot count it; run "
+                         f"`kpi run --period {label}` first" for label, standing in history if standing is None]
+            history = [(label, standing or {}) for label, standing in history]
+            cards = p.scheme.score(ScoringContext(p.period, people, by_employee, dict(p.config.scheme_parameters),
+                                                  history, parts, adjustments.indicator_overrides(adjusted)))
+            del by_employee
+            adjustments.mark(cards, adjusted)
+            quality.mark(cards, p.config.anomalies, left_out)
 
-        phase = "commit"
-        hook.kpi_phase_started(run=info, phase=phase)
-        scheme_print = getattr(p.scheme, "fingerprint", lambda overrides: {"id": p.scheme.id})(
-            p.config.scheme_parameters)
-        report = {"scheme": scheme_print, "sources": sources, "records_in_period": coverage, "warnings": warnings,
-                  "attendance_gaps": gaps,
-                  "anomalies": [{"reason": p.config.anomalies[i].reason, "left_out": sum(c.values())}
-                                for i, c in left_out.items()]}
-        with store.transaction() as conn:
-            store.save_results(conn, run_id, p.period.label, values, (_card_row(c) for c in cards), report)
+            phase = "commit"
+            hook.kpi_phase_started(run=info, phase=phase)
+            scheme_print = getattr(p.scheme, "fingerprint", lambda overrides: {"id": p.scheme.id})(
+                p.config.scheme_parameters)
+            report = {"scheme": scheme_print, "sources": sources, "records_in_period": coverage, "warnings": warnings,
+                      "attendance_gaps": gaps,
+                      "anomalies": [{"reason": p.config.anomalies[i].reason, "left_out": sum(c.values())}
+                                    for i, c in left_out.items()]}
+            store.save_results(conn, run_id, p.period.label, [], (_card_row(c) for c in cards), report)
             periods.rescored(conn, p.period.label, run_id)
             quality.log_anomalies(conn, p.config, p.period)
     except BaseException as exc:
@@ -274,20 +279,42 @@ def _run(p: Prepared, store: Store, progress: Progress, lock=None) -> RunOutcome
     return outcome
 
 
-def measure(p: Prepared, store: Store, conn, people: list[Employee], adjusted: list) -> tuple[list, dict, dict, dict]:
+def measure(p: Prepared, store: Store, conn, people: list[Employee], adjusted: list,
+            keep: Callable[[list[MetricValue]], None] | None = None) -> tuple[list, dict, dict, dict]:
     """The scheme's metrics for the period, from the stored records, with anomaly windows left out
-    and adjustments applied; the records per kind, what each anomaly left out, attendance gaps."""
+    and adjustments applied; the records per kind, what each anomaly left out, attendance gaps.
+    With `keep`, values are handed to it as measured, a chunk at a time, and those returned carry
+    their figures alone (the evidence is wherever `keep` put it)."""
     wanted = metric_definitions(p.host, p.scheme)
     kinds = p.host.record_kinds.names()
-    values = metric_engine.compute(conn, store.record_tables, p.period, [e.id for e in people], wanted,
-                                   quality.windows(p.config.anomalies, p.period, kinds),
-                                   attribution=p.config.attribution, left_out=adjustments.excluded_records(adjusted))
+    values = metric_engine.each(conn, store.record_tables, p.period, [e.id for e in people], wanted,
+                                quality.windows(p.config.anomalies, p.period, kinds),
+                                attribution=p.config.attribution, left_out=adjustments.excluded_records(adjusted))
     values = adjustments.apply_to_metrics(values, adjusted)
+    values = sorted(values, key=_by_person) if keep is None else _kept(values, keep)
     lo, hi = p.period.window()
     coverage = {k: store.records_in_window(conn, k, lo, hi) for k in sorted({d.kind for d in wanted if d.kind})}
     left_out = quality.left_out(conn, store.record_tables, p.config.anomalies, p.period, kinds)
     gaps = quality.attendance_gaps(conn, store.record_tables, p.period, people, p.config.timezone)
     return values, coverage, left_out, gaps
+
+
+def _by_person(v: MetricValue) -> tuple[str, str]:
+    return v.employee_id, v.metric
+
+
+FIGURES_ONLY = MappingProxyType({})  # the evidence of a value already stored
+
+
+def _kept(values: Iterable[MetricValue], keep: Callable[[list[MetricValue]], None], chunk: int = 5_000) -> list[MetricValue]:
+    """Each chunk of values to `keep`; the values then lose their evidence (a large run's ids and
+    figures would otherwise stay in memory until the end)."""
+    out: list[MetricValue] = []
+    for batch in iter(lambda: list(islice(values, chunk)), []):
+        keep(batch)
+        out += [MetricValue(v.employee_id, v.period, v.metric, v.value, v.source, FIGURES_ONLY) for v in batch]
+    out.sort(key=_by_person)
+    return out
 
 
 def _export(exporters: list[tuple[str, Any]], result: RunResult, store: Store, progress: Progress,

@@ -23,6 +23,9 @@ class Flag:
     message: str
 
 
+NO_ADJUSTMENTS: tuple[str, ...] = ()  # a line's adjustments when it has none: one object, not a list per line
+
+
 @dataclass(slots=True)
 class Line:
     """One indicator on a scorecard."""
@@ -37,7 +40,7 @@ class Line:
     points: Decimal
     max_points: Decimal | None
     explanation: str
-    adjustments: list[str] = field(default_factory=list)
+    adjustments: list[str] | tuple[str, ...] = field(default_factory=list)  # NO_ADJUSTMENTS: none
 
 
 @dataclass(slots=True)
@@ -129,7 +132,7 @@ def _plain_fields(obj):
         return obj
     if kind is Decimal:
         return format(tidy(obj), "f")
-    if kind is list:
+    if kind is list or obj is NO_ADJUSTMENTS:
         return [_plain_fields(v) for v in obj]
     if kind is dict:
         if not all(type(k) is str for k in obj):
@@ -149,7 +152,7 @@ def _plain(obj):
         return format(tidy(obj), "f")
     if isinstance(obj, dict):
         return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list):
+    if isinstance(obj, (list, tuple)):
         return [_plain(v) for v in obj]
     return obj
 
@@ -195,8 +198,8 @@ def _ordinary_context() -> bool:
 # field may be None), every list a list.
 
 def _strings(values) -> bool:
-    """A list of plain str (adjustments, notes)."""
-    return type(values) is list and (not values or all(type(v) is str for v in values))
+    """A list of plain str (adjustments, notes), or NO_ADJUSTMENTS."""
+    return values is NO_ADJUSTMENTS or type(values) is list and (not values or all(type(v) is str for v in values))
 
 
 def _names(d) -> bool:

@@ -644,20 +644,18 @@ class Store:
 
     def save_results(self, conn: Connection, run_id: int, period: str, values: list[MetricValue],
                      cards: Iterable[dict], report: dict[str, Any]) -> None:
-        """Store a run's metric values and scorecards and make it the period's current run. The
-        caller's transaction makes this all-or-nothing. `cards` may be a generator: rows are made
-        and written a chunk at a time, so a large run does not hold them all."""
-        columns = ("run_id", "employee_id", "metric", "value", "source", "evidence")
+        """Store a run's metric values (those not stored yet by save_metric_values) and scorecards
+        and make it the period's current run. The caller's transaction makes this all-or-nothing.
+        `cards` may be a generator: rows are made and written a chunk at a time, so a large run does
+        not hold them all."""
         for i in range(0, len(values), 20_000):
-            insert_rows(conn, s.metric_values, columns, [
-                (run_id, v.employee_id, v.metric, v.value, v.source, _to_json(v.evidence))
-                for v in values[i:i + 20_000]])
+            self.save_metric_values(conn, run_id, values[i:i + 20_000])
         columns = ("run_id", "period", "employee_id", "eligible", "total", "grade", "pay_amount", "flags", "breakdown")
         chunk: list[tuple] = []
         for c in cards:
             chunk.append((run_id, period, c["employee_id"], c["eligible"], c["total"], c["grade"], c["pay_amount"],
                           c["flags"], c["breakdown"]))
-            if len(chunk) == 2_000:
+            if len(chunk) == 500:
                 insert_rows(conn, s.scorecards, columns, chunk)
                 chunk = []
         insert_rows(conn, s.scorecards, columns, chunk)
@@ -666,6 +664,11 @@ class Store:
         conn.execute(update(s.runs).where(s.runs.c.id == run_id).values(
             status="succeeded", is_current=True, finished_at=int(time.time()),
             report=json.dumps(report, ensure_ascii=False, default=str)))
+
+    def save_metric_values(self, conn: Connection, run_id: int, values: list[MetricValue]) -> None:
+        """A run's metric values with their evidence; current only once save_results commits with them."""
+        insert_rows(conn, s.metric_values, ("run_id", "employee_id", "metric", "value", "source", "evidence"),
+                    [(run_id, v.employee_id, v.metric, v.value, v.source, _to_json(v.evidence)) for v in values])
 
     def current_run(self, conn: Connection, period: str) -> dict | None:
         row = conn.execute(select(s.runs).where(s.runs.c.period == period, s.runs.c.is_current.is_(True))).mappings().first()

@@ -13,7 +13,7 @@ from typing import Any
 from kpi.core.errors import ConfigError, Problem
 from kpi.core.metrics import MetricDefinition
 from kpi.core.options import did_you_mean
-from kpi.core.scoring import DimensionResult, Flag, Line, Scorecard, ScoringContext, standings
+from kpi.core.scoring import NO_ADJUSTMENTS, DimensionResult, Flag, Line, Scorecard, ScoringContext, standings
 
 from .expr import Formula
 from .formulas import Derived, evaluate, shown
@@ -330,6 +330,16 @@ class DeclarativeScheme:
     def _score_all(self, ctx: ScoringContext, params, roles: dict[str, str]) -> list[Scorecard]:
         plan = [(d, [plan_indicator(d, ind, params) for ind in d.indicators]) for d in self.dimensions]
         run = Run(ctx, params, plan, RunPay(self.pay, params) if self.pay else None, f"{self.id} {self.version}")
+        if not self.rollups:  # no card waits for the others: each finished at once, its names not kept
+            cards = []
+            for e in ctx.employees:
+                card, env = self._score_one(e, roles[e.role], run)
+                if card.eligible:
+                    self._finish(card, env, e, run)
+                cards.append(card)
+            if self.streaks:
+                self._streaks(cards, ctx, params)
+            return cards
         scored = [(*self._score_one(e, roles[e.role], run), e) for e in ctx.employees]
         cards = [c for c, _, _ in scored]
         for r in self.rollups:
@@ -488,7 +498,7 @@ class DeclarativeScheme:
             raise self._cannot_score(card, ind, exc) from None
         if p.floor is None and p.cap is None and not overrides:  # the rule's points stand as they are
             card.lines.append(Line(p.dimension, ind.id, ind.name, ind.metric, value, ind.rule_name, matched, pts,
-                                   p.top, explanation, []))
+                                   p.top, explanation, NO_ADJUSTMENTS))
             return pts
         return self._add_line(card, p.dimension, ind, value, pts, matched, explanation, p.floor, p.cap, p.top,
                               overrides)
