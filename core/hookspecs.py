@@ -112,6 +112,10 @@ def kpi_run_started(run):
 def kpi_phase_started(run, phase):
     """A run enters a phase: ``pull``, ``metrics``, ``score``, ``commit`` or ``export``.
 
+    ``score`` and ``commit`` start inside the transaction that stores the run's results (it opens
+    with ``metrics``): read the store there, but write to it only from ``export`` on or in
+    :func:`kpi_run_scored` — on SQLite a second writer would wait for that transaction.
+
     :param run: the :class:`kpi.core.pipeline.RunInfo`.
     :param phase: the phase's name.
 
