@@ -6,14 +6,19 @@ machine has at least two cores, and Python runs one thread at a time. The worker
 file and sends the typed rows back in chunks, with the bad rows it met; the pipe holds about one
 chunk, so memory stays flat. Used by Reader.records for files of PARALLEL_BYTES and more.
 
-Messages, worker → reader: ("rows", tuples, [(line, problem)], rows read, bytes read),
-("done",), or ("failed", the InputError's text)."""
+The worker is a plain `python -c` process (not multiprocessing's spawn, which would import this
+process's main module — the whole `kpi` command — and start a resource tracker beside it): it reads
+its orders, this process's sys.path included, as one pickle on stdin, and writes pickled messages
+to its stdout. Messages, worker → reader: ("rows", tuples, [(line, problem)], rows read,
+bytes read), ("done",), or ("failed", the InputError's text)."""
 
 from __future__ import annotations
 
 import csv
 import io
-import multiprocessing
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -83,23 +88,53 @@ def parse(send, path: str, encoding: str, delimiter: str, headers: tuple[str, ..
         send.close()
 
 
+# The worker's first lines: its orders from stdin, the parent's import path, then serve().
+BOOT = ("import pickle, sys; orders = pickle.load(sys.stdin.buffer); sys.path[:] = orders['path']; "
+        "from kpi.plugins.connectors.csv_worker import serve; serve(orders)")
+
+
+class _Out:
+    """The worker's end of the message pipe: its stdout, which nothing else may write to."""
+
+    def __init__(self):
+        self._file = sys.stdout.buffer
+        sys.stdout = sys.stderr  # a stray print would corrupt the messages
+
+    def send(self, message) -> None:
+        pickle.dump(message, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._file.flush()
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        except BrokenPipeError:
+            pass
+
+
+def serve(orders: dict) -> None:
+    """The worker process's main: parse the file named in `orders`, sending to stdout."""
+    parse(_Out(), *orders["args"])
+
+
 def records(reader, source: tuple[Path, str, str], headers: tuple[str, ...], spec: list[tuple],
             on_bytes) -> Iterator[tuple]:
     """The typed rows of a CSV file parsed by a worker process; bad rows go to `reader.problem`."""
     path, encoding, delimiter = source
-    context = multiprocessing.get_context("spawn")  # not fork: this process holds database connections
-    receive, send = context.Pipe(duplex=False)
-    worker = context.Process(target=parse, args=(send, str(path), encoding, delimiter, headers, spec, reader.timezone),
-                             daemon=True, name=f"kpi csv {Path(path).name}")
-    worker.start()
-    send.close()
+    worker = subprocess.Popen([sys.executable, "-c", BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    receive = worker.stdout
     try:
+        try:
+            with worker.stdin:
+                pickle.dump({"path": sys.path, "args": (str(path), encoding, delimiter, headers, spec,
+                                                        reader.timezone)}, worker.stdin)
+        except BrokenPipeError:
+            pass  # it stopped at once: said below, with its exit code
         while True:
             try:
-                message: Any = receive.recv()
+                message: Any = pickle.load(receive)
             except EOFError:
-                worker.join()
-                raise InputError(f"{path}: the process reading it stopped (exit code {worker.exitcode}) before "
+                worker.wait()
+                raise InputError(f"{path}: the process reading it stopped (exit code {worker.returncode}) before "
                                  "the end; nothing from the file was stored. Run again") from None
             if message[0] == "done":
                 return
@@ -113,6 +148,6 @@ def records(reader, source: tuple[Path, str, str], headers: tuple[str, ...], spe
             yield from rows
     finally:
         receive.close()
-        if worker.is_alive():
+        if worker.poll() is None:
             worker.terminate()
-        worker.join()
+        worker.wait()
