@@ -89,11 +89,13 @@ class RecordWriter:
 
     - SQLite, MariaDB/MySQL: INSERT … ON CONFLICT / ON DUPLICATE KEY UPDATE, executemany;
     - PostgreSQL (psycopg), a replacing pull: each batch COPY'd straight into the table by a
-      thread while the caller prepares the next (see _BatchCopy); after a batch repeating an id of
-      an earlier one, and for an incremental pull: COPY into a temporary table (dropped at commit),
+      thread while the caller prepares the next (see _BatchCopy); the table's only source empties
+      it with TRUNCATE and loads a large pull without its indexes (see bulk_pg), repeats found when
+      the unique index is built again. After a batch repeating an id (of its own or an earlier
+      batch's), and for an incremental pull: COPY into a temporary table (dropped at commit),
       then one INSERT … SELECT … ON CONFLICT DO UPDATE per batch, run by the server while the
-      caller goes on. Duplicates within a batch are collapsed first (PostgreSQL will not update a
-      row twice in one statement), keeping the first position and the later values.
+      caller goes on. Duplicates within a batch are collapsed first there (PostgreSQL will not
+      update a row twice in one statement), keeping the first position and the later values.
     """
 
     COMMON = ("source", "employee_id", "at", "source_id", "person_ref")  # given for every row
