@@ -119,3 +119,42 @@ def test_any_scheme_and_any_inputs_give_scorecards_or_a_clear_error(text, inputs
     if scheme.total_floor is None and scheme.total_factor is None:
         shown = sum((d.points for d in card.dimensions), Decimal(0))
         assert card.total == min(shown, scheme.total_cap)
+
+
+FIGURES = st.one_of(st.decimals(-1000, 1000, places=3), st.integers(0, 7).map(Decimal), st.just(Decimal("-0")),
+                    st.sampled_from([Decimal("3"), Decimal("3.0"), Decimal("3.00")]))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=schemes(), value=FIGURES, p1=st.integers(0, 10))
+def test_a_prepared_rule_scores_a_value_exactly_as_its_apply_does(text, value, p1):
+    """A run scores with rule.prepare(params) where the rule offers it, and line by line with
+    apply() where it cannot (rules.py): two ways to the same points, band and text, which must
+    agree for every value, digit for digit (3 and 3.0 are apart), or both refuse it alike."""
+    from kpi.plugins.schemes.rules import RuleError
+    try:
+        scheme = parse_scheme(text, "h.toml", RULE_TYPES)
+    except ConfigError:
+        return
+    params = scheme.resolve({"p1": p1})
+    for ind in (i for d in scheme.dimensions for i in d.indicators):
+        score = ind.rule.prepare(params) if hasattr(ind.rule, "prepare") else None
+        if score is None:
+            continue
+        event(f"prepared {type(ind.rule).__name__}")
+        try:
+            out = ind.rule.apply(value, params)
+        except RuleError as exc:
+            for _ in range(2):  # the second answer comes from the rule's memo
+                try:
+                    score(value)
+                except RuleError as again:
+                    assert str(again) == str(exc)
+                else:
+                    raise AssertionError(f"apply refused {value} ({exc}); prepare scored it")
+            continue
+        assert out.value is None and not out.flags
+        expected = (str(out.points), out.matched, out.explanation)
+        for _ in range(2):
+            pts, matched, explanation = score(value)
+            assert (str(pts), matched, explanation) == expected
