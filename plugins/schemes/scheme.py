@@ -108,9 +108,14 @@ def plan_indicator(d: Dimension, ind: Indicator, params) -> Planned:
         score = rule.prepare(params)
     if score is None:
         return Planned(d.id, ind)
+    return Planned(d.id, ind, score, *limits(ind, params))
+
+
+def limits(ind: Indicator, params) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+    """An indicator's floor, cap and maximum points under the parameters (None: not bounded)."""
     floor, cap = (n.value(params) if n is not None else None for n in (ind.floor, ind.cap))
     top = ind.max_points(params)
-    return Planned(d.id, ind, score, floor, cap, None if top == INF else top)
+    return floor, cap, None if top == INF else top
 
 
 def _prepares(kind: type) -> bool:
@@ -330,27 +335,24 @@ class DeclarativeScheme:
     def _score_all(self, ctx: ScoringContext, params, roles: dict[str, str]) -> list[Scorecard]:
         plan = [(d, [plan_indicator(d, ind, params) for ind in d.indicators]) for d in self.dimensions]
         run = Run(ctx, params, plan, RunPay(self.pay, params) if self.pay else None, f"{self.id} {self.version}")
-        if not self.rollups:  # no card waits for the others: each finished at once, its names not kept
-            cards = []
-            for e in ctx.employees:
-                card, env = self._score_one(e, roles[e.role], run)
-                if card.eligible:
-                    self._finish(card, env, e, run)
-                cards.append(card)
-            if self.streaks:
-                self._streaks(cards, ctx, params)
-            return cards
-        scored = [(*self._score_one(e, roles[e.role], run), e) for e in ctx.employees]
-        cards = [c for c, _, _ in scored]
+        cards, waiting = [], []  # waiting: cards finished after the rollups blend their totals
+        for e in ctx.employees:
+            card, env = self._score_one(e, roles[e.role], run)
+            cards.append(card)
+            if not card.eligible:
+                continue
+            if self.rollups:
+                waiting.append((card, env, e))
+            else:  # nothing to wait for: finished at once, its names not kept
+                self._finish(card, env, e, run)
         for r in self.rollups:
             groups = {e.id: getattr(e, r.group) for e in ctx.employees}
             scores, how = r.scores(cards, groups, params)
             for card in cards:
                 r.blend(card, scores.get("" if r.units else groups[card.employee_id]), self.rounding, params)
                 card.notes += how if card.eligible and card.role in r.shares else []
-        for card, env, emp in scored:
-            if card.eligible:
-                self._finish(card, env, emp, run)
+        for card, env, emp in waiting:
+            self._finish(card, env, emp, run)
         if self.streaks:
             self._streaks(cards, ctx, params)
         return cards
@@ -515,11 +517,9 @@ class DeclarativeScheme:
             raise self._cannot_score(card, ind, exc) from None
         if out is None:
             return self._missing_line(card, p.dimension, ind, env, params)
-        floor, cap = (n.value(params) if n is not None else None for n in (ind.floor, ind.cap))
-        top = ind.max_points(params)
         card.flags.extend(Flag(code, message) for code, message in out.flags)
         return self._add_line(card, p.dimension, ind, out.value if out.value is not None else value, out.points,
-                              out.matched, out.explanation, floor, cap, None if top == INF else top, overrides)
+                              out.matched, out.explanation, *limits(ind, params), overrides)
 
     def _add_line(self, card: Scorecard, dimension: str, ind: Indicator, value, pts: Decimal, matched: str,
                   explanation: str, floor, cap, top, overrides: dict | None) -> Decimal:
