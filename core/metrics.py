@@ -293,7 +293,12 @@ def compute(conn: Connection, record_tables: dict[str, Table], period: Period, e
     to (source, source id) pairs left out by adjustment."""
     values = each(conn, record_tables, period, employee_ids, definitions, excluded, attribution=attribution,
                   left_out=left_out)
-    return sorted(values, key=lambda v: (v.employee_id, v.metric))
+    return sorted(values, key=by_person)
+
+
+def by_person(v: MetricValue) -> tuple[str, str]:
+    """The order compute() gives values in: by employee, then metric."""
+    return v.employee_id, v.metric
 
 
 def each(conn: Connection, record_tables: dict[str, Table], period: Period, employee_ids: list[str],

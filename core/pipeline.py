@@ -257,7 +257,7 @@ def _run(p: Prepared, store: Store, progress: Progress, lock=None) -> RunOutcome
                       "attendance_gaps": gaps,
                       "anomalies": [{"reason": p.config.anomalies[i].reason, "left_out": sum(c.values())}
                                     for i, c in left_out.items()]}
-            store.save_results(conn, run_id, p.period.label, [], (_card_row(c) for c in cards), report)
+            store.save_results(conn, run_id, p.period.label, (_card_row(c) for c in cards), report)
             periods.rescored(conn, p.period.label, run_id)
             quality.log_anomalies(conn, p.config, p.period)
     except BaseException as exc:
@@ -291,16 +291,12 @@ def measure(p: Prepared, store: Store, conn, people: list[Employee], adjusted: l
                                 quality.windows(p.config.anomalies, p.period, kinds),
                                 attribution=p.config.attribution, left_out=adjustments.excluded_records(adjusted))
     values = adjustments.apply_to_metrics(values, adjusted)
-    values = sorted(values, key=_by_person) if keep is None else _kept(values, keep)
+    values = sorted(values, key=metric_engine.by_person) if keep is None else _kept(values, keep)
     lo, hi = p.period.window()
     coverage = {k: store.records_in_window(conn, k, lo, hi) for k in sorted({d.kind for d in wanted if d.kind})}
     left_out = quality.left_out(conn, store.record_tables, p.config.anomalies, p.period, kinds)
     gaps = quality.attendance_gaps(conn, store.record_tables, p.period, people, p.config.timezone)
     return values, coverage, left_out, gaps
-
-
-def _by_person(v: MetricValue) -> tuple[str, str]:
-    return v.employee_id, v.metric
 
 
 FIGURES_ONLY = MappingProxyType({})  # the evidence of a value already stored
@@ -313,7 +309,7 @@ def _kept(values: Iterable[MetricValue], keep: Callable[[list[MetricValue]], Non
     for batch in iter(lambda: list(islice(values, chunk)), []):
         keep(batch)
         out += [MetricValue(v.employee_id, v.period, v.metric, v.value, v.source, FIGURES_ONLY) for v in batch]
-    out.sort(key=_by_person)
+    out.sort(key=metric_engine.by_person)
     return out
 
 

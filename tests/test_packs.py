@@ -102,7 +102,7 @@ def store_history(config, reader: ExampleReader) -> None:
             row = {"employee_id": reader.employee.id, "eligible": st.eligible, "total": st.total, "grade": None,
                    "pay_amount": None, "flags": "[]", "breakdown": "{}"}
             with store.transaction() as conn:
-                store.save_results(conn, run_id, label, [], [row], {})
+                store.save_results(conn, run_id, label, [row], {})
     finally:
         store.close()
 

@@ -644,14 +644,12 @@ class Store:
             conn.execute(update(s.runs).where(s.runs.c.id == run_id).values(
                 status="failed", finished_at=int(time.time()), error=error))
 
-    def save_results(self, conn: Connection, run_id: int, period: str, values: list[MetricValue],
-                     cards: Iterable[dict], report: dict[str, Any]) -> None:
-        """Store a run's metric values (those not stored yet by save_metric_values) and scorecards
-        and make it the period's current run. The caller's transaction makes this all-or-nothing.
+    def save_results(self, conn: Connection, run_id: int, period: str, cards: Iterable[dict],
+                     report: dict[str, Any]) -> None:
+        """Store a run's scorecards and make it the period's current run, in the caller's
+        transaction, which holds its metric values too (save_metric_values): all or nothing.
         `cards` may be a generator: rows are made and written a chunk at a time, so a large run does
         not hold them all."""
-        for i in range(0, len(values), 20_000):
-            self.save_metric_values(conn, run_id, values[i:i + 20_000])
         columns = ("run_id", "period", "employee_id", "eligible", "total", "grade", "pay_amount", "flags", "breakdown")
         chunk: list[tuple] = []
         for c in cards:
