@@ -42,19 +42,19 @@ class IndexesOff:
         self.conn, self.table = conn, table
         rows = conn.exec_driver_sql(
             "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), quote_ident(c.conname), "
-            "pg_get_constraintdef(c.oid), i.indisunique, i.indisprimary "
+            "pg_get_constraintdef(c.oid), i.indisunique "
             "FROM pg_index i LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid "
             f"WHERE i.indrelid = '{table}'::regclass ORDER BY i.indisprimary DESC, i.indisunique DESC").all()
         self.indexes = [_Index(con or idx, condef if con else idxdef, con is not None, unique)
-                        for idx, idxdef, con, condef, unique, _primary in rows]
+                        for idx, idxdef, con, condef, unique in rows]
         for ix in self.indexes:
             conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {ix.name}" if ix.constraint
                                  else f"DROP INDEX {ix.name}")
 
-    def rebuild(self, source: str) -> int:
-        """Build the indexes again; returns how many rows repeated a source id (the earlier of
-        each pair is dropped: the later row wins, as in an upsert)."""
-        conn, removed = self.conn, 0
+    def rebuild(self, source: str) -> None:
+        """Build the indexes again. Rows repeating a source id keep the later one (the earlier
+        are deleted when the unique index is refused), as an upsert would."""
+        conn = self.conn
         conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")  # each build one sort in memory
         for ix in self.indexes:
             create = (f"ALTER TABLE {self.table} ADD CONSTRAINT {ix.name} {ix.definition}" if ix.constraint
@@ -69,14 +69,12 @@ class IndexesOff:
                 if getattr(exc.orig, "sqlstate", None) != "23505":  # not a unique_violation
                     raise StoreError(f"rebuilding index {ix.name} of {self.table} failed: {exc.orig}") from exc
                 conn.exec_driver_sql("ROLLBACK TO SAVEPOINT kpi_index")
-                removed += self._drop_repeats(source)
+                self._drop_repeats(source)
                 conn.exec_driver_sql(create)
             conn.exec_driver_sql("RELEASE SAVEPOINT kpi_index")
-        return removed
 
-    def _drop_repeats(self, source: str) -> int:
+    def _drop_repeats(self, source: str) -> None:
         """Delete every row but the last (highest id: ids follow the load's order) of each source id."""
-        result = self.conn.exec_driver_sql(
+        self.conn.exec_driver_sql(
             f"DELETE FROM {self.table} a USING {self.table} b WHERE a.source = %(s)s AND b.source = %(s)s "
             "AND a.source_id = b.source_id AND a.id < b.id", {"s": source})
-        return result.rowcount

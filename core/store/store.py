@@ -116,22 +116,22 @@ class RecordWriter:
         self._copying: _BatchCopy | None = None  # PostgreSQL: a batch a thread is COPYing into the table
         self._direct = replace  # PostgreSQL: batches go straight into the table until an id repeats
         self._upsert = None if self._copy else _upsert_statement(dialect.name, table, ("source", "source_id"))
+        quote = dialect.identifier_preparer.quote
+        self._table_name = quote(table.name)
         self._sole = False  # PostgreSQL, replacing: the source is the table's only one (see bulk_pg)
         self._indexes_off: bulk_pg.IndexesOff | None = None
         if replace:
-            self._sole = self._copy and bulk_pg.sole_source(conn, dialect.identifier_preparer.quote(table.name), source)
+            self._sole = self._copy and bulk_pg.sole_source(conn, self._table_name, source)
             if self._sole:
-                conn.exec_driver_sql(f"TRUNCATE {dialect.identifier_preparer.quote(table.name)}")
+                conn.exec_driver_sql(f"TRUNCATE {self._table_name}")
             else:
                 conn.execute(delete(table).where(table.c.source == source))
         if self._copy:
-            quote = dialect.identifier_preparer.quote
             cols = ", ".join(quote(c) for c in self.columns)
             self._stage = quote(f"kpi_stage_{table.name}")
             conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {self._stage} ON COMMIT DROP AS "
-                                 f"SELECT {cols} FROM {quote(table.name)} WITH NO DATA")
-            self._table_name = quote(table.name)
-            self._merge = (f"INSERT INTO {quote(table.name)} ({cols}) SELECT {cols} FROM {self._stage} "
+                                 f"SELECT {cols} FROM {self._table_name} WITH NO DATA")
+            self._merge = (f"INSERT INTO {self._table_name} ({cols}) SELECT {cols} FROM {self._stage} "
                            f"ON CONFLICT (source, source_id) DO UPDATE SET "
                            + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in self.columns if c not in ("source", "source_id")))
 
@@ -229,7 +229,7 @@ class RecordWriter:
                 sql = f"COPY {self._stage} ({cols}) FROM STDIN"
             else:
                 others = [c.name for c in self.table.columns if c.name not in ("source", "source_id") and not c.primary_key]
-                sql = (f"INSERT INTO {quote(self.table.name)} ({cols}) VALUES ({', '.join('?' * len(names))}) "
+                sql = (f"INSERT INTO {self._table_name} ({cols}) VALUES ({', '.join('?' * len(names))}) "
                        f"ON CONFLICT (source, source_id) DO UPDATE SET "
                        + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in others))
             pick = None if present == tuple(range(len(self.columns))) else itemgetter(*present)
