@@ -13,7 +13,7 @@ from kpi.core.errors import InputError
 from kpi.core.options import Option
 
 from .csv_worker import csv_failure, decode_failure
-from .tabular import TABULAR_OPTIONS, Reader, csv_cells, load, source_file
+from .tabular import TABULAR_OPTIONS, CsvRows, Reader, load, source_file
 
 SNIFF_BYTES = 1 << 20
 
@@ -60,9 +60,9 @@ class CsvConnector:
                     headers = [h.strip() for h in next(rows)]
                 except StopIteration:
                     raise InputError(f"{path}: the file is empty; it needs a header row") from None
-                cells = csv_cells(rows, headers, reader, lambda: sink.progress(raw.tell(), size),
-                                  source=(path, encoding, self.opts["delimiter"]),
-                                  on_bytes=lambda done: sink.progress(done, size))
+                cells = CsvRows(rows, headers, reader, lambda: sink.progress(raw.tell(), size),
+                                source=(path, encoding, self.opts["delimiter"]),
+                                on_bytes=lambda done: sink.progress(done, size))
                 load(reader, headers, cells, sink.store.kinds)
                 sink.progress(size, size)
         except UnicodeDecodeError as exc:

@@ -370,7 +370,7 @@ def open_table(path: Path, options: dict[str, Any], timezone: str, sink,
         if not headers:
             raise InputError(f"{path}: the file is empty; it needs a header row")
         reader = Reader(str(path), options, timezone, sink)
-        yield reader, headers, csv_cells(rows, headers, reader, lambda: None)
+        yield reader, headers, CsvRows(rows, headers, reader, lambda: None)
     except csv.Error as exc:
         raise InputError(csv_worker.csv_failure(path, rows.line_num, exc)) from None
 
@@ -398,9 +398,6 @@ class CsvRows:
                 continue
             yield Cells(rows.line_num, values=cells, headers=names)
 
-
-def csv_cells(rows, headers: list[str], reader: Reader, report_progress, **file) -> CsvRows:
-    return CsvRows(rows, headers, reader, report_progress, **file)
 
 
 def source_file(path: Path, connector: str, sink) -> Path:
